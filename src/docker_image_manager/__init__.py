@@ -1,0 +1,1 @@
+"""Manage a robot's Docker images over ROS."""
