@@ -14,6 +14,8 @@ _STEP_RE = re.compile(r'^Step (\d+)/(\d+) : ')
 _SUCCESS_BUILT_RE = re.compile(r'^Successfully built ([0-9a-f]{12,64})\s*$')
 _DIGEST_RE = re.compile(r'(?:^|\s)(?:Digest: |digest: )(sha256:[0-9a-f]{64})')
 _EXIT_CODE_RE = re.compile(r'returned a non-zero code: (\d+)')
+# The classic builder wraps a RUN's stderr in ANSI colour codes ("\x1b[91m...\x1b[0m").
+_ANSI_RE = re.compile(r'\x1b\[[0-9;]*m')
 
 
 class LogLine(NamedTuple):
@@ -90,7 +92,10 @@ def parse_build_chunk(chunk: Dict[str, Any], step: int = 0, total: int = 0) -> L
         return [BuildResult(aux['ID'])]
     text = chunk.get('stream')
     if text is not None:
-        for line in text.splitlines():
+        for raw in text.splitlines():
+            line = _ANSI_RE.sub('', raw)
+            if raw and not line:
+                continue  # nothing but colour codes
             match = _STEP_RE.match(line)
             if match:
                 step, total = int(match.group(1)), int(match.group(2))
@@ -142,13 +147,30 @@ def _error_of(chunk: Dict[str, Any]) -> Optional[StreamError]:
 
 
 def build_events(chunks: Iterable[Dict[str, Any]]) -> Iterator[Event]:
-    """All events of a build stream, with the step carried from line to line."""
+    """All events of a build stream, with the step carried from line to line.
+
+    A line may come in pieces (the builder sends "Step k/n : ..." and its newline as two chunks, and a RUN's
+    output as the process writes it): the pieces are joined, so each LogLine is one whole line.
+    """
     step = total = 0
+    pending = ''
     for chunk in chunks:
-        for event in parse_build_chunk(chunk, step, total):
-            if isinstance(event, LogLine):
-                step, total = event.step, event.total
-            yield event
+        text = chunk.get('stream')
+        if isinstance(text, str) and _error_of(chunk) is None and not chunk.get('aux'):
+            text = pending + text
+            end = text.rfind('\n') + 1
+            pending = text[end:]
+            pieces = [{'stream': text[:end]}] if end else []
+        else:
+            pieces = ([{'stream': pending}] if pending else []) + [chunk]
+            pending = ''
+        for piece in pieces:
+            for event in parse_build_chunk(piece, step, total):
+                if isinstance(event, LogLine):
+                    step, total = event.step, event.total
+                yield event
+    if pending:
+        yield from parse_build_chunk({'stream': pending}, step, total)
 
 
 def transfer_events(chunks: Iterable[Dict[str, Any]]) -> Iterator[Event]:
