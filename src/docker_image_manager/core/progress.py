@@ -63,6 +63,10 @@ class TransferTracker:
         elif not event.status.startswith(_MOVING):
             # Preparing, Waiting, Retrying ...: keep what was already moved.
             current = old.current if old else 0
+        if total and current > total:
+            # A push counts compressed bytes against the layer's uncompressed size: a tiny layer reports
+            # 2560 of 5, a big one ends a little over its total.
+            current = total
         self._layers[event.id] = LayerState(event.id, event.status, current, total)
         self._finished[event.id] = finished or self._finished.get(event.id, False)
         self._update_rate()
