@@ -79,9 +79,14 @@ do_build() {
   command -v catkin_make >/dev/null || die "catkin_make not found: run 'tools/setup.sh deps' first"
   mkdir -p "$WS/src"
   local link="$WS/src/docker_image_manager"
-  if [ -L "$link" ] || [ ! -e "$link" ]; then
+  if [ -L "$link" ] && [ "$(readlink -f "$link")" != "$(readlink -f "$REPO")" ]; then
+    # The workspace was built for another clone: start it afresh so nothing of that one is left.
+    log "build: $WS was built for $(readlink "$link"); rebuilding it for $REPO"
+    rm -rf "$WS/build" "$WS/devel"
     ln -sfn "$REPO" "$link"
-  elif [ "$(readlink -f "$link")" != "$REPO" ]; then
+  elif [ ! -e "$link" ] && [ ! -L "$link" ]; then
+    ln -s "$REPO" "$link"
+  elif [ ! -L "$link" ]; then
     die "$link exists and is not a symlink to $REPO; remove it or set DIM_WS to another workspace"
   fi
   log "build: catkin_make in $WS (log: $WS/catkin_make.log)"
