@@ -16,6 +16,7 @@ _DIGEST_RE = re.compile(r'(?:^|\s)(?:Digest: |digest: )(sha256:[0-9a-f]{64})')
 _EXIT_CODE_RE = re.compile(r'returned a non-zero code: (\d+)')
 # The classic builder wraps a RUN's stderr in ANSI colour codes ("\x1b[91m...\x1b[0m").
 _ANSI_RE = re.compile(r'\x1b\[[0-9;]*m')
+_STDERR_CHUNK_RE = re.compile(r'^\x1b\[91m(.*)\x1b\[0m$', re.S)
 
 
 class LogLine(NamedTuple):
@@ -150,27 +151,32 @@ def build_events(chunks: Iterable[Dict[str, Any]]) -> Iterator[Event]:
     """All events of a build stream, with the step carried from line to line.
 
     A line may come in pieces (the builder sends "Step k/n : ..." and its newline as two chunks, and a RUN's
-    output as the process writes it): the pieces are joined, so each LogLine is one whole line.
+    output as the process writes it): the pieces are joined, so each LogLine is one whole line. A RUN's
+    stderr (each write its own colour-wrapped chunk) is joined apart from its stdout, so a stderr line
+    arriving in the middle of a stdout line does not split or glue them.
     """
     step = total = 0
-    pending = ''
+    pending = {'stdout': '', 'stderr': ''}
     for chunk in chunks:
         text = chunk.get('stream')
         if isinstance(text, str) and _error_of(chunk) is None and not chunk.get('aux'):
-            text = pending + text
+            stderr = _STDERR_CHUNK_RE.match(text)
+            which = 'stderr' if stderr else 'stdout'
+            text = pending[which] + (stderr.group(1) if stderr else text)
             end = text.rfind('\n') + 1
-            pending = text[end:]
+            pending[which] = text[end:]
             pieces = [{'stream': text[:end]}] if end else []
         else:
-            pieces = ([{'stream': pending}] if pending else []) + [chunk]
-            pending = ''
+            pieces = [{'stream': rest} for rest in pending.values() if rest] + [chunk]
+            pending = dict.fromkeys(pending, '')
         for piece in pieces:
             for event in parse_build_chunk(piece, step, total):
                 if isinstance(event, LogLine):
                     step, total = event.step, event.total
                 yield event
-    if pending:
-        yield from parse_build_chunk({'stream': pending}, step, total)
+    for rest in pending.values():
+        if rest:
+            yield from parse_build_chunk({'stream': rest}, step, total)
 
 
 def transfer_events(chunks: Iterable[Dict[str, Any]]) -> Iterator[Event]:
