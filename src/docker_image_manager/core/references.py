@@ -23,9 +23,10 @@ _DIGEST = r'[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}
 
 _PATH_RE = re.compile(r'^%s(?:/%s)*$' % (_PATH_COMPONENT, _PATH_COMPONENT))
 _DOMAIN_RE = re.compile(r'^%s$' % _DOMAIN)
-_TAG_RE = re.compile(r'^%s$' % _TAG)
+# Go's \w is ASCII; Python's matches any Unicode letter or digit unless told otherwise.
+_TAG_RE = re.compile(r'^%s$' % _TAG, re.ASCII)
 _DIGEST_RE = re.compile(r'^%s$' % _DIGEST)
-_ID_RE = re.compile(r'^(sha256:)?[0-9a-f]{1,64}$')
+_ID_RE = re.compile(r'^(sha256:)?[0-9a-f]{1,64}\Z')  # \Z: '$' would accept a trailing newline
 
 NAME_MAX = 255
 DOCKER_HUB = 'docker.io'
