@@ -209,6 +209,14 @@ class DockerEngine:
     def ensure(self, timeout: float = 60.0) -> None:
         if docker_pings():
             return
+        if self._dockerd_starting():
+            deadline = time.monotonic() + timeout
+            while not docker_pings():
+                if time.monotonic() > deadline:
+                    pytest.fail('A dockerd runs (pid in /var/run/docker.pid) but does not answer on %s; '
+                                'check its log or stop it.' % DOCKER_SOCKET)
+                time.sleep(0.5)
+            return
         dockerd = shutil.which('dockerd', path=SYSTEM_PATH)
         if os.geteuid() != 0 or dockerd is None:
             pytest.fail('No Docker engine answers on %s and this test run cannot start one (%s). Start '
@@ -225,6 +233,18 @@ class DockerEngine:
                 pytest.fail('dockerd did not answer on %s within %.0f s; its log (%s):\n%s'
                             % (DOCKER_SOCKET, timeout, self.log_path, tail(self.log_path)))
             time.sleep(0.5)
+
+    @staticmethod
+    def _dockerd_starting() -> bool:
+        """True if /var/run/docker.pid names a live process: a dockerd someone else is starting."""
+        try:
+            with open('/var/run/docker.pid') as f:
+                pid = int(f.read().strip())
+            # A stale pid file may name a recycled pid: only a live dockerd counts.
+            with open('/proc/%d/comm' % pid) as f:
+                return f.read().strip() == 'dockerd'
+        except (OSError, ValueError):
+            return False
 
     def stop(self) -> None:
         if self.proc is not None:

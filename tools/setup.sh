@@ -113,13 +113,25 @@ do_docker() {
   Start one as root (e.g. 'dockerd >/var/log/dockerd.log 2>&1 &' or 'service docker start'),
   or add your user to the 'docker' group and log in again."
   fi
+  local i pid
+  pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+  # A stale pid file may name a recycled pid: only a live dockerd counts.
+  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
+    # A dockerd is starting (e.g. from docker.io's postinst): wait for it, never start a second one.
+    log "docker: dockerd pid $pid is running but does not answer yet; waiting up to 60 s"
+    for i in $(seq 1 60); do
+      docker_answers && { log "docker: dockerd (pid $pid) answers"; return; }
+      sleep 1
+    done
+    die "dockerd (pid $pid) runs but does not answer on $DOCKER_SOCK; see its log, or stop it and
+  run 'tools/setup.sh docker' again."
+  fi
   mkdir -p "$STATE"
   log "docker: starting dockerd (log: $STATE/dockerd.log)"
   # setsid + redirected fds: the daemon must not hold our caller's terminal or pipes open.
   setsid dockerd >"$STATE/dockerd.log" 2>&1 </dev/null &
   STARTED_DOCKERD_PID=$!
   echo "$STARTED_DOCKERD_PID" >"$STATE/dockerd.pid"
-  local i
   for i in $(seq 1 60); do
     docker_answers && { log "docker: dockerd (pid $STARTED_DOCKERD_PID) answers"; return; }
     kill -0 "$STARTED_DOCKERD_PID" 2>/dev/null || break
