@@ -50,6 +50,7 @@ class GoalHandle:
 
     Attributes:
         kind: ``build``, ``push`` or ``pull``.
+        target: what the goal is about (the image pushed or pulled, the build's first tag or its context).
         node: the node's name.
         job_id: the node's job id, known from the first feedback or the result ('' until then).
         state: ``pending``, ``active``, then one of ``succeeded``, ``failed``, ``cancelled``, ``rejected``, ``lost``.
@@ -58,8 +59,9 @@ class GoalHandle:
     """
 
     def __init__(self, kind: str, node: str, client: TimedActionClient, goal,
-                 feedback_cb: Optional[Callable] = None, done_cb: Optional[Callable] = None):
+                 feedback_cb: Optional[Callable] = None, done_cb: Optional[Callable] = None, target: str = ''):
         self.kind = kind
+        self.target = target
         self.node = node
         self.job_id = ''
         self.state = STATE_PENDING
@@ -187,4 +189,4 @@ class GoalHandle:
             _log.exception('%s callback for the %s goal failed', callback, self.kind)
 
     def __repr__(self) -> str:
-        return '<GoalHandle %s job=%s state=%s>' % (self.kind, self.job_id or '?', self.state)
+        return '<GoalHandle %s %s job=%s state=%s>' % (self.kind, self.target, self.job_id or '?', self.state)
