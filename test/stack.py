@@ -386,6 +386,23 @@ MANIFEST_TYPES = ', '.join([
 ])
 
 
+def htpasswd_hash(password: str) -> str:
+    """A bcrypt hash of ``password`` for the registry's htpasswd file.
+
+    Cost 5 (the default is 12) because the registry checks the hash on every request. Uses
+    python3-bcrypt; where it does not load (its cffi module is built for Debian's Python only), the
+    system's crypt(3), whose libxcrypt makes the same ``$2b$`` hashes.
+    """
+    try:
+        import bcrypt
+    except ImportError:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', DeprecationWarning)  # crypt is deprecated from 3.11 on
+            import crypt
+        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2 ** 5))
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
+
+
 class Registry:
     """A ``docker-registry`` (Distribution 2.8) process on ``127.0.0.1:<port>``.
 
@@ -413,11 +430,8 @@ class Registry:
         text = text.replace('@STORAGE@', str(self.storage_dir)).replace('@ADDR@', self.host)
         config = yaml.safe_load(text)
         if self.username:
-            import bcrypt  # only the auth registry needs it
-            # Cost 5 (the default is 12) because the registry checks the hash on every request.
-            hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=5)).decode()
             htpasswd = self.workdir / 'htpasswd'
-            htpasswd.write_text('%s:%s\n' % (self.username, hashed))
+            htpasswd.write_text('%s:%s\n' % (self.username, htpasswd_hash(self.password)))
             config['auth'] = {'htpasswd': {'realm': 'dimtest', 'path': str(htpasswd)}}
         self.config_path.write_text(yaml.safe_dump(config, default_flow_style=False))
 
