@@ -13,6 +13,7 @@ import getpass
 import json
 import queue
 import shutil
+import signal
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -85,6 +86,8 @@ class TransferPrinter:
             if self._statuses.get(layer.id) != layer.status:
                 self._statuses[layer.id] = layer.status
                 self._out.write('%s: %s\n' % (layer.id, layer.status))
+        if not progress.layers and not progress.done:
+            return  # nothing known yet: a line of zeros would only be noise in a log
         now = self._clock()
         if progress.done or self._last_overall is None or now - self._last_overall >= self._min_interval:
             self._last_overall = now
@@ -98,7 +101,7 @@ class TransferPrinter:
             return
         if self._tty:
             self._redraw(progress)
-        elif progress is not self._last_progress or not progress.done:
+        elif self._last_progress is None or not self._last_progress.done:
             self._last_overall = None
             self.update(progress)
 
@@ -361,20 +364,36 @@ def cmd_build(ctx: Context) -> int:
               'labels': args.label, 'no_cache': args.no_cache, 'pull': args.pull, 'target': args.target or ''}
     events: 'queue.Queue' = queue.Queue()
     handle = ctx.client.build(fields, feedback_cb=events.put)
-    printed = {'any': False}
+    printed = {'count': 0}
 
     def show(feedback) -> None:
-        if feedback.line and not args.quiet:
+        # The job log keeps one line per line of text: count the same way to know where feedback stopped.
+        printed['count'] += max(1, len(feedback.line.splitlines()))
+        if not args.quiet:
             ctx.print(feedback.line.rstrip('\n'))
-            printed['any'] = True
 
-    result = _run_goal(ctx, handle, events, show, 'build')
+    try:
+        result = _run_goal(ctx, handle, events, show, 'build')
+    finally:
+        if not args.quiet:
+            _print_missed_lines(ctx, handle, printed['count'])
     if args.quiet:
         ctx.print(result.image_id)
     else:
         ctx.note('Built %s%s (job %s)' % (short_id(result.image_id),
-                                          ''.join(' as ' + t for t in result.tags), result.job_id))
+                                          (' as ' + ', '.join(result.tags)) if result.tags else '', result.job_id))
     return EXIT_OK
+
+
+def _print_missed_lines(ctx: Context, handle, printed: int) -> None:
+    """Print the build lines the node logged after the goal's last feedback (it stops at the result)."""
+    if not handle.done or not handle.job_id:
+        return
+    try:
+        for line in ctx.client.get_job_log(handle.job_id, offset=printed).lines:
+            ctx.print(line.rstrip('\n'))
+    except ClientError:
+        pass  # the goal's own outcome is what the user needs; a missing tail is not worth a second error
 
 
 def _transfer(ctx: Context, direction: str) -> int:
@@ -502,6 +521,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _catch_ctrl_c() -> None:
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C (or kill -INT) must still cancel the goal.
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:
+        pass  # not the main thread: leave the signals to whoever owns it
+
+
 def main(argv: Optional[List[str]] = None, stdin=None, stdout=None, stderr=None) -> int:
     """Run imagectl with ``argv`` (default: the command line without ROS remappings); returns the exit status."""
     stdin = stdin if stdin is not None else sys.stdin
@@ -514,6 +541,7 @@ def main(argv: Optional[List[str]] = None, stdin=None, stdout=None, stderr=None)
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    _catch_ctrl_c()
     try:
         from docker_image_manager.client import ImageManagerClient, init_node, resolve_node
 
@@ -530,9 +558,11 @@ def main(argv: Optional[List[str]] = None, stdin=None, stdout=None, stderr=None)
         stderr.write('imagectl: error: %s\n' % exc)
         return EXIT_USAGE
     except ActionFailed as exc:
-        stderr.write('imagectl: %s failed: %s\n' % (exc.handle.kind if exc.handle else 'goal', exc))
-        return EXIT_INTERRUPTED if exc.cancelled and getattr(exc.handle, 'cancel_requested', False) \
-            else EXIT_FAILED
+        if exc.cancelled:
+            stderr.write('imagectl: the %s was cancelled: %s\n' % (exc.handle.kind, exc))
+            return EXIT_INTERRUPTED if exc.handle.cancel_requested else EXIT_FAILED
+        stderr.write('imagectl: error: %s\n' % exc)
+        return EXIT_FAILED
     except ClientError as exc:
         stderr.write('imagectl: error: %s\n' % exc)
         return EXIT_FAILED

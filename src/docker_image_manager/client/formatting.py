@@ -137,11 +137,11 @@ def layer_line(layer, width: int = BAR_WIDTH) -> str:
 
 
 def overall_line(progress, width: int = 30) -> str:
-    """The whole transfer on one line: bar, percent, bytes, rate and ETA (or the error when it failed)."""
+    """The whole transfer on one line: bar, percent, bytes, rate and ETA (the error itself is the caller's)."""
     percent = max(0.0, min(100.0, float(progress.percent)))
     verb = 'Pushed' if progress.direction == 'push' else 'Pulled'
     if progress.done and progress.error:
-        return 'Failed at %.0f%%: %s' % (percent, progress.error)
+        return 'Failed at %.0f%%' % percent
     bar = progress_bar(int(percent * 10), 1000, width)
     numbers = '%s/%s' % (format_size(progress.bytes_done), format_size(progress.bytes_total)) \
         if progress.bytes_total > 0 else format_size(progress.bytes_done)
