@@ -10,7 +10,7 @@ from unittest import mock
 from docker_image_manager import imagectl
 from docker_image_manager.imagectl import TransferPrinter, build_parser, format_table, main
 
-from fakes import layer_progress, progress
+from client_fakes import layer_progress, progress
 
 
 class Clock:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import process_until
-from fakes import FakePool, layer_progress, progress
+from qt_helpers import process_until
+from client_fakes import FakePool, layer_progress, progress
 
 NODE = '/robot1/docker_image_manager'
 
@@ -174,7 +174,7 @@ def test_build_log_is_per_job_and_highlights_errors(widget, qapp):
 
 def test_job_updates_and_job_log_window(widget, qapp):
     from types import SimpleNamespace as NS
-    from fakes import FakeTime
+    from client_fakes import FakeTime
 
     job = NS(job_id='j9', kind='push', target='localhost:5000/app:1', state='running', message='', percent=40.0,
              started=FakeTime(1.7e9), finished=FakeTime(0))
