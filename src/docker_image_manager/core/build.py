@@ -154,7 +154,8 @@ def build(docker: Connector, request: BuildRequest, on_line: Callable[[LogLine],
             error = event
             on_line(LogLine(event.message, 0, 0, 'error'))
     if error is not None:
-        last = [line for line in tail if line != error.message][-5:]
+        last = [line for line in tail if line != error.message and line.strip()
+                and not line.startswith((' ---> ', 'Removing intermediate container'))][-5:]
         raise OperationFailed('build failed: %s%s' % (error.message, ('; last lines: ' + ' | '.join(last))
                                                       if last else ''), error.code, list(tail))
     if not image_id:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import queue
 import threading
 import time
 import traceback
@@ -206,6 +207,7 @@ class JobManager:
         self._limits = dict(limits)
         self._scrub = scrub
         self._lock = threading.RLock()
+        self._ended = threading.Condition(self._lock)
         self._jobs: Dict[str, Job] = OrderedDict((job.job_id, job) for job in store.load())
         self._queues: Dict[str, Deque[Tuple[Job, Work]]] = {}
         self._running: Dict[str, int] = {}
@@ -213,15 +215,28 @@ class JobManager:
         self._logs: Dict[str, Any] = {}
         self._listeners: List[Any] = []
         self._closed = False
+        # State changes reach listeners from one thread, in order, never under the lock: a listener may call
+        # into code holding its own locks (actionlib's server lock) that in turn calls back into this manager.
+        self._notices: queue.Queue = queue.Queue()
+        threading.Thread(target=self._notify, name='job-notices', daemon=True).start()
 
     def add_listener(self, listener) -> None:
         self._listeners.append(listener)
 
     # -- submitting and cancelling ---------------------------------------------------------------------------
 
-    def submit(self, kind: str, target: str, request: Dict[str, Any], work: Work, owner: str = '') -> Job:
-        """Queue a job; it starts as soon as its pool has room. Returns a copy of its record."""
-        job = Job('%s-%s' % (kind, uuid.uuid4().hex[:12]), kind, target, request, owner)
+    @staticmethod
+    def new_id(kind: str) -> str:
+        return '%s-%s' % (kind, uuid.uuid4().hex[:12])
+
+    def submit(self, kind: str, target: str, request: Dict[str, Any], work: Work, owner: str = '',
+               job_id: str = '') -> Job:
+        """Queue a job; it starts as soon as its pool has room. Returns a copy of its record.
+
+        Args:
+            job_id: an id from :meth:`new_id`, for callers that must know it before the job can end.
+        """
+        job = Job(job_id or self.new_id(kind), kind, target, request, owner)
         with self._lock:
             if self._closed:
                 raise ImageManagerError('the node is shutting down; try again when it is back')
@@ -272,6 +287,12 @@ class JobManager:
             jobs = [job.copy() for job in reversed(self._jobs.values()) if not kind or job.kind == kind]
         return jobs[:limit] if limit else jobs
 
+    def wait(self, job_id: str, timeout: float = None) -> Job:
+        """Block until a job has ended (or ``timeout`` seconds passed); returns its record."""
+        with self._lock:
+            self._ended.wait_for(lambda: not self._require(job_id).active, timeout)
+            return self._require(job_id).copy()
+
     def active(self) -> List[Job]:
         with self._lock:
             return [job.copy() for job in self._jobs.values() if job.active]
@@ -294,9 +315,9 @@ class JobManager:
     # -- running ---------------------------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        for pool, queue in self._queues.items():
-            while queue and self._running.get(pool, 0) < self._limits.get(pool, 1):
-                job, work = queue.popleft()
+        for pool, waiting in self._queues.items():
+            while waiting and self._running.get(pool, 0) < self._limits.get(pool, 1):
+                job, work = waiting.popleft()
                 self._running[pool] = self._running.get(pool, 0) + 1
                 job.state, job.started, job.message = RUNNING, time.time(), 'running'
                 self._save(job)
@@ -332,15 +353,20 @@ class JobManager:
             handle[0].close()
         self._cancellations.pop(job.job_id, None)
         self._save(job)
+        self._ended.notify_all()
         if self._store.needs_compaction():
             for dropped in self._store.compact(list(self._jobs.values())):
                 self._jobs.pop(dropped.job_id, None)
 
     def _save(self, job: Job) -> None:
         self._store.append(job)
-        snapshot = job.copy()
-        for listener in self._listeners:
-            _call(listener.on_state, snapshot)
+        self._notices.put(job.copy())
+
+    def _notify(self) -> None:
+        while True:
+            snapshot = self._notices.get()
+            for listener in self._listeners:
+                _call(listener.on_state, snapshot)
 
     def _log(self, job: Job, text: str, stream: str, step: int, total: int) -> None:
         text = self._scrub(text)

@@ -92,6 +92,13 @@ class TransferTracker:
             _RATE_SMOOTHING * instant + (1 - _RATE_SMOOTHING) * self._rate)
         self._last_bytes, self._last_time = done, now
 
+    def changed_layers(self, seen: Dict[str, str]) -> List[LayerState]:
+        """Layers whose status differs from ``seen`` (layer id -> status), which is updated."""
+        changed = [layer for layer in self._layers.values() if seen.get(layer.id) != layer.status]
+        for layer in changed:
+            seen[layer.id] = layer.status
+        return changed
+
     def snapshot(self) -> Snapshot:
         """The current state, ready to publish."""
         done, total = self._bytes()
