@@ -255,10 +255,10 @@ class JobManager:
                 return job.copy()
             cancellation = self._cancellations.get(job_id)
             if job.state == QUEUED:
-                for queue in self._queues.values():
-                    for entry in list(queue):
+                for waiting in self._queues.values():
+                    for entry in list(waiting):
                         if entry[0] is job:
-                            queue.remove(entry)
+                            waiting.remove(entry)
                 self._finish(job, CANCELLED, 'cancelled while queued', {})
         if cancellation is not None:
             cancellation.cancel()
