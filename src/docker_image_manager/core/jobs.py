@@ -112,8 +112,8 @@ class JobStore:
                 job.state = INTERRUPTED
                 job.finished = job.finished or time.time()
         kept = list(jobs.values())
-        self.compact(kept)
-        return kept
+        dropped = {job.job_id for job in self.compact(kept)}
+        return [job for job in kept if job.job_id not in dropped]
 
     def append(self, job: Job) -> None:
         with open(self.index_path, 'a', encoding='utf-8') as handle:
