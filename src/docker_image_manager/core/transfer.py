@@ -81,7 +81,9 @@ def push(docker: Connector, ref: references.Reference, credentials: Credentials,
         attempt += 1
         client = docker.stream()
         try:
-            end = _run_stream(lambda: client.push(repository, tag, stream=True, decode=True, auth_config=auth),
+            # Bound now: the lambda must push with this attempt's client, not a later one.
+            end = _run_stream(lambda client=client: client.push(repository, tag, stream=True, decode=True,
+                                                                auth_config=auth),
                               client, tracker, on_progress, cancellation, 'push %s' % str(ref))
             return PushOutcome(end.digest, end.size, attempt)
         except (AuthenticationFailed, Cancelled):
