@@ -156,7 +156,8 @@ class JobStore:
             return lines, offset
         with open(path, encoding='utf-8', errors='replace') as handle:
             for index, line in enumerate(itertools.islice(handle, offset, None), start=offset):
-                if max_lines and len(lines) >= max_lines:
+                # A line without its newline is still being written: the next read returns it whole.
+                if (max_lines and len(lines) >= max_lines) or not line.endswith('\n'):
                     return lines, index
                 lines.append(line.rstrip('\n'))
         return lines, offset + len(lines)
