@@ -5,10 +5,12 @@ Works with the Docker SDK 4.1 (Noetic's Ubuntu) to 7.x: only the low-level ``API
 from __future__ import annotations
 
 import contextlib
+import http.client
 from typing import Any, Callable, Dict, Iterator, Optional
 
 import docker
 import requests
+import urllib3
 
 from .cancellation import Cancellation, shutdown_response
 from .errors import (AuthenticationFailed, Cancelled, DaemonUnavailable, ImageManagerError, InvalidRequest, NotFound,
@@ -104,7 +106,9 @@ def translate_errors(what: str, url: str = DEFAULT_URL) -> Iterator[None]:
     except docker.errors.APIError as exc:
         status = getattr(getattr(exc, 'response', None), 'status_code', 0) or 0
         raise classify(api_error_message(exc), status, what) from None
-    except (requests.exceptions.ConnectionError, ConnectionError) as exc:
+    except (requests.exceptions.ConnectionError, ConnectionError, urllib3.exceptions.ProtocolError,
+            http.client.HTTPException) as exc:
+        # A stream cut mid-read (daemon restarted, socket closed) surfaces as urllib3's ProtocolError.
         raise DaemonUnavailable('%s: connection to the Docker daemon lost or refused (%s); check that dockerd is '
                                 'running' % (what, _short(exc))) from None
     except requests.exceptions.RequestException as exc:
