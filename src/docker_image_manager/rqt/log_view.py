@@ -19,6 +19,7 @@ class BuildLogView(QWidget):
         super().__init__(parent)
         self._lines: Dict[str, List[Tuple[str, str]]] = OrderedDict()
         self._steps: Dict[str, Tuple[int, int]] = {}
+        self._closed = set()
         self.job_combo = QComboBox(self)
         self.job_combo.setMinimumContentsLength(24)
         self.step_label = QLabel(self)
@@ -57,6 +58,10 @@ class BuildLogView(QWidget):
         """The text of every line kept for a job."""
         return [line for _, line in self._lines.get(job_id, [])]
 
+    def entries(self, job_id: str) -> List[Tuple[str, str]]:
+        """Every ``(stream, text)`` kept for a job."""
+        return list(self._lines.get(job_id, []))
+
     def error_lines(self, job_id: str) -> List[str]:
         return [line for stream, line in self._lines.get(job_id, []) if stream in ERROR_STREAMS]
 
@@ -74,7 +79,9 @@ class BuildLogView(QWidget):
         self.job_combo.setCurrentIndex(self.job_combo.findData(job_id))
 
     def append(self, job_id: str, stream: str, line: str, step: int = 0, total: int = 0) -> None:
-        """One line of a job's output (``stream`` ``stdout``, ``status`` or ``error``)."""
+        """One line of a job's output (``stream`` ``stdout``, ``status`` or ``error``); ignored once closed."""
+        if job_id in self._closed:
+            return
         self.add_job(job_id)
         kept = self._lines[job_id]
         kept.append((stream, line.rstrip('\n')))
@@ -85,6 +92,13 @@ class BuildLogView(QWidget):
         if job_id == self.current_job:
             self._write(stream, line.rstrip('\n'))
             self._update_step()
+
+    def close(self, job_id: str, lines: Optional[List[Tuple[str, str]]] = None) -> None:
+        """End a job's page: optionally replace its lines with a complete copy (``(stream, text)`` pairs, e.g.
+        from ``get_job_log`` plus a closing line); lines still arriving from the topic are then ignored."""
+        if lines is not None:
+            self.replace(job_id, lines)
+        self._closed.add(job_id)
 
     def replace(self, job_id: str, lines: List[Tuple[str, str]]) -> None:
         """Replace a job's lines with a complete copy (e.g. from ``get_job_log``)."""

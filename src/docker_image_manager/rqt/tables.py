@@ -19,7 +19,7 @@ SORT_ROLE = Qt.UserRole + 2    # what the column sorts by
 
 IMAGE_COLUMNS = ['Repository:Tag', 'Image ID', 'Size', 'Created', 'Layers']
 CONTAINER_COLUMNS = ['Container ID', 'Name', 'Image', 'Status', 'Created']
-LAYER_COLUMNS = ['#', 'Created by', 'Size', 'Shared with', 'Created', 'Layer']
+LAYER_COLUMNS = ['#', 'Size', 'Shared with', 'Created', 'Layer', 'Created by']
 JOB_COLUMNS = ['Job', 'Kind', 'Target', 'State', 'Progress', 'Started', 'Message']
 
 
@@ -39,8 +39,10 @@ class SortItem(QTableWidgetItem):
             return str(mine) < str(theirs)
 
 
-def make_table(columns: Sequence[str], parent=None) -> QTableWidget:
-    """A read-only, row-selecting, sortable table with these column titles."""
+def make_table(columns: Sequence[str], parent=None, sort_column: int = 0,
+               sort_order=Qt.AscendingOrder) -> QTableWidget:
+    """A read-only, row-selecting table with these column titles, sorted by ``sort_column`` until the user
+    clicks another header."""
     table = QTableWidget(0, len(columns), parent)
     table.setHorizontalHeaderLabels(list(columns))
     table.setSelectionBehavior(QAbstractItemView.SelectRows)
@@ -50,6 +52,7 @@ def make_table(columns: Sequence[str], parent=None) -> QTableWidget:
     table.verticalHeader().setVisible(False)
     table.horizontalHeader().setStretchLastSection(True)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
+    table.sortByColumn(sort_column, sort_order)
     return table
 
 
@@ -110,12 +113,11 @@ def fill_layers(table: QTableWidget, layers) -> None:
     rows = []
     for index, layer in enumerate(layers, 1):
         created = _stamp(layer.created)
-        row = [SortItem(str(index), index), SortItem(' '.join(layer.created_by.split())),
-               SortItem(format_size(layer.size, 3), layer.size),
+        row = [SortItem(str(index), index), SortItem(format_size(layer.size, 3), layer.size),
                SortItem(str(layer.shared_with), layer.shared_with), SortItem(format_ago(created, now), created),
-               SortItem(short_id(layer.diff_id) or '<missing>')]
-        row[1].setToolTip(layer.created_by)
-        row[5].setToolTip(layer.diff_id)
+               SortItem(short_id(layer.diff_id) or '<missing>'), SortItem(' '.join(layer.created_by.split()))]
+        row[4].setToolTip(layer.diff_id)
+        row[5].setToolTip(layer.created_by)
         rows.append(row)
     _set_rows(table, rows)
 

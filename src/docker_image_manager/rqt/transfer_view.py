@@ -39,7 +39,10 @@ class TransferView(QWidget):
         self.layers = QTableWidget(0, len(LAYER_COLUMNS), self)
         self.layers.setHorizontalHeaderLabels(LAYER_COLUMNS)
         self.layers.verticalHeader().setVisible(False)
-        self.layers.horizontalHeader().setSectionResizeMode(2, QHeaderView.Stretch)
+        header = self.layers.horizontalHeader()
+        for column in (0, 1, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.Stretch)
         self.overall_bar = QProgressBar(self)
         self.overall_bar.setRange(0, 1000)
         self.overall_bar.setFormat('%p%')

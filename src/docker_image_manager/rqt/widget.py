@@ -66,6 +66,7 @@ class ImageManagerWidget(QWidget):
         self._subscription_lock = threading.Lock()
         self._generation = 0
         self.goals: List = []                 # every goal sent from this widget, oldest first
+        self.settled: List = []               # the goals whose end is fully shown (log completed, bars final)
         self._job_goals: Dict[str, object] = {}
         self._focused_jobs = set()
         self._inspect_token = 0
@@ -97,7 +98,8 @@ class ImageManagerWidget(QWidget):
         top.addWidget(self.rescan_button)
         top.addWidget(self.refresh_button)
 
-        self.images_table = tables.make_table(tables.IMAGE_COLUMNS, self)
+        # Newest first, as `docker images` and `docker ps` list them; layers base first.
+        self.images_table = tables.make_table(tables.IMAGE_COLUMNS, self, 3, Qt.DescendingOrder)
         self.layers_label = QLabel('Layers', self)
         self.layers_table = tables.make_table(tables.LAYER_COLUMNS, self)
         layers_box = QWidget(self)
@@ -110,7 +112,7 @@ class ImageManagerWidget(QWidget):
         images_split.addWidget(layers_box)
         images_split.setStretchFactor(0, 3)
         images_split.setStretchFactor(1, 2)
-        self.containers_table = tables.make_table(tables.CONTAINER_COLUMNS, self)
+        self.containers_table = tables.make_table(tables.CONTAINER_COLUMNS, self, 4, Qt.DescendingOrder)
         self.top_tabs = QTabWidget(self)
         self.top_tabs.addTab(images_split, 'Images')
         self.top_tabs.addTab(self.containers_table, 'Containers')
@@ -133,7 +135,7 @@ class ImageManagerWidget(QWidget):
 
         self.log_view = BuildLogView(self)
         self.transfer_view = TransferView(self)
-        self.jobs_table = tables.make_table(tables.JOB_COLUMNS, self)
+        self.jobs_table = tables.make_table(tables.JOB_COLUMNS, self, 5, Qt.DescendingOrder)
         self.jobs_table.setToolTip('Double-click a job to read its whole log')
         self.bottom_tabs = QTabWidget(self)
         self.bottom_tabs.addTab(self.log_view, 'Build log')
@@ -474,6 +476,8 @@ class ImageManagerWidget(QWidget):
                 self.transfer_view.show_job(job_id)
         elif handle.kind == 'build' and job_id:
             self._complete_build_log(handle)
+        if handle.kind != 'build' or not job_id:
+            self.settled.append(handle)
         summary = '%s of %s' % (handle.kind.capitalize(), handle.target)
         if handle.succeeded:
             result = handle.result
@@ -501,15 +505,19 @@ class ImageManagerWidget(QWidget):
             return ('error', 'Build %s: %s' % (handle.state, handle.message))
 
         def merge(response) -> None:
-            shown = self.log_view.lines(job_id)
-            if len(response.lines) > len(shown):
-                errors = set(self.log_view.error_lines(job_id))
-                self.log_view.replace(job_id, [('error' if line in errors else 'stdout', line)
-                                               for line in response.lines])
-            self.log_view.append(job_id, *ending())
+            # The node writes a job's log before it ends the goal, so this copy is complete; the topic's lines
+            # may still be on their way (they are published apart from the build) and would come after the end.
+            entries = self.log_view.entries(job_id)
+            if len(response.lines) > len(entries):
+                errors = {line for stream, line in entries if stream == 'error'}
+                entries = [('error' if line in errors else 'stdout', line) for line in response.lines]
+            self.log_view.close(job_id, entries + [ending()])
+            self.settled.append(handle)
 
         def unavailable(_exc) -> None:
             self.log_view.append(job_id, *ending())
+            self.log_view.close(job_id)
+            self.settled.append(handle)
 
         if client is None:
             unavailable(None)
