@@ -51,7 +51,8 @@ def test_size_column_sorts_by_bytes_not_text(widget):
 def test_selecting_an_image_shows_its_layers(widget, qapp):
     assert widget.select_image('localhost:5000/app:1')
     process_until(qapp, lambda: widget.layers_table.rowCount() == 2, what='the layers table')
-    texts = {widget.layers_table.item(r, 1).text() for r in range(2)}
+    texts = {widget.layers_table.item(r, 5).text() for r in range(2)}
+    assert [widget.layers_table.item(r, 0).text() for r in range(2)] == ['1', '2']  # base first
     assert 'RUN echo hi > /hi' in texts
     assert 'Layers of localhost:5000/app:1' in widget.layers_label.text()
 
