@@ -66,6 +66,9 @@ DOCKER_URL = 'unix://' + DOCKER_SOCKET
 BUSYBOX = '/bin/busybox'
 PACKAGE = 'docker_image_manager'
 LAUNCH_FILE = 'image_manager.launch'
+# If set, the interpreter start_node runs the node's script with (the launch file's launch_prefix), e.g. the
+# Python 3.8 of `make test-py38`; otherwise the script's shebang (Debian's python3) runs it.
+NODE_PYTHON_ENV = 'DIM_NODE_PYTHON'
 
 # ROS tools run on Debian's python3 and Debian's docker CLI must win over a newer one in /usr/local/bin.
 SYSTEM_PATH = '/usr/bin:/usr/sbin:/bin:/sbin'
@@ -744,6 +747,9 @@ def start_node(roscore, tmp_path) -> Iterator[Callable[..., Node]]:
         config_path.write_text(yaml.safe_dump(params, default_flow_style=False))
         log_path = config_path.with_suffix('.log')
         target = [launch_file] if launch_file else [PACKAGE, LAUNCH_FILE]
+        node_python = os.environ.get(NODE_PYTHON_ENV)
+        if node_python and not launch_file:
+            target.append('launch_prefix:=' + node_python)
         env = system_env(roscore.env)
         env.pop('ROS_HOSTNAME', None)
         with open(log_path, 'ab') as log:
