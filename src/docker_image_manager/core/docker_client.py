@@ -78,6 +78,7 @@ def classify(message: str, status: int = 0, what: str = '') -> ImageManagerError
     """The core error for a daemon message (and HTTP status, when there is one)."""
     lower = message.lower()
     if 'unauthorized' in lower or 'authentication required' in lower or 'incorrect username or password' in lower \
+            or 'no basic auth credentials' in lower \
             or status == 401:
         return AuthenticationFailed('%s: the registry refused the credentials (%s); log in with the right user '
                                     'and password' % (what or 'registry', message))
