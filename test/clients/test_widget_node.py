@@ -6,7 +6,6 @@ Set ``DIM_SCREENSHOT=/path.png`` to keep the picture of the window taken in the 
 from __future__ import annotations
 
 import os
-import textwrap
 
 import pytest
 
