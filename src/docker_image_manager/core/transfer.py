@@ -90,8 +90,14 @@ def push(docker: Connector, ref: references.Reference, credentials: Credentials,
             raise
         except (RegistryError, DaemonUnavailable) as exc:
             if attempt > retries or cancellation.cancelled:
-                raise type(exc)(scrub(str(exc), credentials.secrets()) +
-                                (' (after %d attempts)' % attempt if attempt > 1 else '')) from None
+                text = scrub(str(exc), credentials.secrets()) + (
+                    ' (after %d attempts)' % attempt if attempt > 1 else '')
+                if isinstance(exc, RegistryError):
+                    # The daemon's text alone ("dial tcp ...: connection refused") says neither what nor why.
+                    text = ('push %s failed: %s; check that registry %s is running and reachable from the robot, '
+                            'then push again (layers it already has are not sent again)'
+                            % (ref, text, ref.registry or 'docker.io'))
+                raise type(exc)(text) from None
             on_progress(tracker, 'push failed (%s); retrying in %.0f s, attempt %d of %d'
                         % (exc, backoff_s * 2 ** (attempt - 1), attempt + 1, retries + 1))
             deadline = time.monotonic() + backoff_s * 2 ** (attempt - 1)
