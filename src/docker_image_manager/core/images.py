@@ -211,10 +211,7 @@ def commit(client, container: str, target: str = '', message: str = '', author: 
     """
     _require_container(container)
     repository, tag = references.split_tag(references.parse_target(target)) if target else (None, None)
-    for change in changes:
-        if not change.strip() or change.split()[0].upper() not in _COMMIT_INSTRUCTIONS:
-            raise InvalidRequest('invalid change %r: commit accepts only %s instructions'
-                                 % (change, ', '.join(sorted(_COMMIT_INSTRUCTIONS))))
+    check_changes(changes)
     params = {'container': container, 'repo': repository, 'tag': tag, 'comment': message or None,
               'author': author or None, 'changes': list(changes) or None, 'pause': 'true' if pause else 'false'}
     with translate_errors('commit'):
@@ -227,6 +224,14 @@ def commit(client, container: str, target: str = '', message: str = '', author: 
 
 
 _COMMIT_INSTRUCTIONS = {'CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'USER', 'VOLUME', 'WORKDIR'}
+
+
+def check_changes(changes: Sequence[str]) -> None:
+    """Raise :class:`InvalidRequest` unless every change is a Dockerfile instruction that commit accepts."""
+    for change in changes:
+        if not change.strip() or change.split()[0].upper() not in _COMMIT_INSTRUCTIONS:
+            raise InvalidRequest('invalid change %r: commit accepts only %s instructions'
+                                 % (change, ', '.join(sorted(_COMMIT_INSTRUCTIONS))))
 
 
 def tag(client, source: str, target: str) -> str:

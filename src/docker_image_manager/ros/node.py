@@ -163,6 +163,7 @@ class ImageManagerNode:
         if req.target:
             references.parse_target(req.target)
         changes = list(req.changes)
+        images.check_changes(changes)  # here, not in the job: a bad request must not reach the daemon
 
         def work(ctx: JobContext) -> Tuple[str, Dict[str, Any]]:
             client = connect(self.settings.docker_url, timeout=None)
