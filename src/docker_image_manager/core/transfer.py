@@ -131,18 +131,23 @@ def pull(docker: Connector, ref: references.Reference, credentials: Credentials,
     return PullOutcome(image_id, end.digest)
 
 
-def login(client, policy: Policy, credentials: Credentials, registry: str, username: str, password: str) -> str:
-    """Check the credentials with the registry (always asking it again) and keep them for later pushes.
-
-    Returns:
-        The daemon's status text. Never contains the password.
-    """
+def check_login(policy: Policy, registry: str, username: str, password: str) -> None:
+    """The checks of a login that need no daemon: policy, a username and a password, a valid registry host."""
     policy.check_write('login')
     policy.check_registry(registry, 'login')
     if not username or not password:
         raise InvalidRequest('login needs a username and a password')
     if registry and not references.looks_like_id(registry):
         references.parse('%s/probe' % registry.split('://')[-1].rstrip('/'))
+
+
+def login(client, policy: Policy, credentials: Credentials, registry: str, username: str, password: str) -> str:
+    """Check the credentials with the registry (always asking it again) and keep them for later pushes.
+
+    Returns:
+        The daemon's status text. Never contains the password.
+    """
+    check_login(policy, registry, username, password)
     try:
         with translate_errors('login to %s' % (registry or 'Docker Hub')):
             answer = client.login(username, password=password, registry=registry or None, reauth=True)

@@ -196,6 +196,8 @@ class ImageManagerNode:
         return {'image_id': image_id, 'message': 'tagged %s as %s' % (req.source, req.target)}
 
     def _login(self, req) -> Dict[str, Any]:
+        # Checked before _query(): a bad request must not wait for, or fail on, the daemon.
+        transfer.check_login(self.policy, req.registry, req.username, req.password)
         status = transfer.login(self._query(), self.policy, self.credentials, req.registry, req.username,
                                 req.password)
         return {'message': '%s (%s as %s)' % (status, req.registry or 'Docker Hub', req.username)}
