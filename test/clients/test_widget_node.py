@@ -25,7 +25,7 @@ def gui(qapp, rospy_client):
 
     def make(node=None):
         widget = ImageManagerWidget(pool, node=node, popup_errors=False)
-        widget.resize(1280, 860)
+        widget.resize(1400, 900)
         widget.show()
         made.append(widget)
         return widget
