@@ -85,7 +85,9 @@ def list_images(client, cache: LayerCache, name_filter: str = '', all_images: bo
     if name_filter:
         _validate_filter(name_filter)
     with translate_errors('list images'):
-        rows = client.images(name=name_filter or None, all=all_images)
+        # As a `reference` filter, not images(name=...): SDKs before 5.0 send that as the `filter` parameter,
+        # which Engine API 1.41 (Docker 20.10) ignores, and every image would be listed.
+        rows = client.images(all=all_images, filters={'reference': name_filter} if name_filter else None)
     if not name_filter and not all_images:
         cache.retain(row['Id'] for row in rows)
     result = [ImageSummary(row['Id'], _clean_tags(row.get('RepoTags')), _clean_digests(row.get('RepoDigests')),
