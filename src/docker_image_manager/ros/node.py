@@ -57,6 +57,9 @@ class ImageManagerNode:
                                        'commit': settings.max_concurrent_commits}, scrub=self._scrub)
         self._client = None
         self._client_lock = threading.Lock()
+        # What the query services use: it connects only when a Docker call is made, so their input checks
+        # run first and a bad request never waits for, or fails on, the daemon.
+        self._queries = _LazyClient(self._query)
         self._goals: Dict[str, Any] = {}        # job_id -> goal handle
         self._goal_jobs: Dict[str, str] = {}    # goal id -> job_id
         self._goals_lock = threading.Lock()
@@ -137,21 +140,21 @@ class ImageManagerNode:
     # -- services -------------------------------------------------------------------------------------------
 
     def _list_images(self, req) -> Dict[str, Any]:
-        found = images.list_images(self._query(), self.cache, req.filter, req.all)
+        found = images.list_images(self._queries, self.cache, req.filter, req.all)
         return {'images': [convert.image_info(i) for i in found], 'message': '%d images' % len(found)}
 
     def _inspect_image(self, req) -> Dict[str, Any]:
-        image, layers = images.inspect_image(self._query(), self.cache, req.image)
+        image, layers = images.inspect_image(self._queries, self.cache, req.image)
         return {'image': convert.image_info(image), 'layers': [convert.layer_info(layer) for layer in layers],
                 'message': '%s: %d layers' % (image.id[:19], len(layers))}
 
     def _list_containers(self, req) -> Dict[str, Any]:
-        found = images.list_containers(self._query(), req.all)
+        found = images.list_containers(self._queries, req.all)
         return {'containers': [convert.container_info(c) for c in found],
                 'message': '%d containers' % len(found)}
 
     def _container_diff(self, req) -> Dict[str, Any]:
-        changes = images.container_diff(self._query(), req.container)
+        changes = images.container_diff(self._queries, req.container)
         return {'added': changes.added, 'changed': changes.changed, 'deleted': changes.deleted,
                 'message': '%d added, %d changed, %d deleted' % (len(changes.added), len(changes.changed),
                                                                  len(changes.deleted))}
@@ -192,19 +195,19 @@ class ImageManagerNode:
     def _tag(self, req) -> Dict[str, Any]:
         self.policy.check_write('tag')
         references.parse_target(req.target)
-        image_id = images.tag(self._query(), req.source, req.target)
+        image_id = images.tag(self._queries, req.source, req.target)
         return {'image_id': image_id, 'message': 'tagged %s as %s' % (req.source, req.target)}
 
     def _login(self, req) -> Dict[str, Any]:
         # Checked before _query(): a bad request must not wait for, or fail on, the daemon.
         transfer.check_login(self.policy, req.registry, req.username, req.password)
-        status = transfer.login(self._query(), self.policy, self.credentials, req.registry, req.username,
+        status = transfer.login(self._queries, self.policy, self.credentials, req.registry, req.username,
                                 req.password)
         return {'message': '%s (%s as %s)' % (status, req.registry or 'Docker Hub', req.username)}
 
     def _remove_image(self, req) -> Dict[str, Any]:
         self.policy.check_remove()
-        reclaimed, removed = images.remove_image(self._query(), self.cache, req.image, req.force,
+        reclaimed, removed = images.remove_image(self._queries, self.cache, req.image, req.force,
                                                  req.prune_dangling)
         return {'reclaimed_bytes': reclaimed,
                 'message': 'removed %d references/images, reclaimed %d bytes' % (len(removed), reclaimed)}
@@ -438,6 +441,16 @@ class ImageManagerNode:
         for timer in self._timers:
             timer.shutdown()
         self.jobs.shutdown()
+
+
+class _LazyClient:
+    """Stands for a Docker client made by ``connect()`` on its first use (each attribute asks for it anew)."""
+
+    def __init__(self, connect: Callable[[], Any]):
+        self._connect = connect
+
+    def __getattr__(self, name: str):
+        return getattr(self._connect(), name)
 
 
 class _FailedWithFields(ImageManagerError):
