@@ -18,7 +18,7 @@ import pytest
 import rosgraph
 import yaml
 
-from stack import PACKAGE, REPO_ROOT, SYSTEM_PATH, Node, _wait_for_node, stop_process, tail
+from stack import PACKAGE, REPO_ROOT, SYSTEM_PATH, Node, _still_same, _wait_for_node, descendants, stop_process, tail
 
 NOETIC_SETUP = '/opt/ros/noetic/setup.bash'
 SCRIPTS = ('image_manager_node', 'imagectl', 'image_manager_gui')
@@ -118,3 +118,63 @@ def test_node_launched_from_install_space_serves_and_imagectl_talks_to_it(instal
     finally:
         stop_process(proc, signal.SIGINT, timeout=25.0)
     assert proc.returncode is not None
+
+
+def unit_settings(path: Path) -> Dict[str, List[str]]:
+    """``Key=value`` lines of a systemd unit (every section), each key with all its values in order."""
+    settings: Dict[str, List[str]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith(('#', ';', '[')):
+            key, _, value = line.partition('=')
+            settings.setdefault(key.strip(), []).append(value)
+    return settings
+
+
+def test_systemd_unit_starts_the_installed_node_in_its_namespace_and_stops_on_its_kill_signal(
+        install_space, roscore, prefix, tmp_path):
+    unit = unit_settings(REPO_ROOT / 'deploy' / 'docker-image-manager.service')
+    assert unit['After'] == ['docker.service network-online.target']
+    assert unit['KillSignal'] == ['SIGINT'] and unit['Restart'] == ['on-failure']
+    assert 'docker' in unit['SupplementaryGroups'][0].split()
+    defaults = dict(value.split('=', 1) for value in unit['Environment'])
+    assert defaults['ROS_SETUP'] == NOETIC_SETUP
+    # The unit's own command line, as systemd hands it to bash ($$ is systemd's escape for $).
+    (exec_start,) = unit['ExecStart']
+    argv = exec_start.replace('$$', '$').split(' ', 2)
+    assert argv[:2] == ['/bin/bash', '-c'] and argv[2][0] == argv[2][-1] == "'"
+    ns = prefix.replace('-', '_') + '_unit'
+    config = tmp_path / 'robot.yaml'
+    config.write_text(yaml.safe_dump({'state_dir': str(tmp_path / 'state')}))
+    env = clean_env(dict(roscore.env, ROS_SETUP=NOETIC_SETUP if os.path.exists(NOETIC_SETUP) else '/dev/null',
+                         DIM_WS_SETUP=str(install_space / 'setup.bash'), DIM_NS=ns,
+                         DIM_LAUNCH_ARGS='config:=%s' % config))
+    log_path = tmp_path / 'unit.log'
+    with open(log_path, 'ab') as log:
+        proc = subprocess.Popen(['/bin/bash', '-c', argv[2][1:-1]], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    node = Node(ns, {}, tmp_path / 'state', config, log_path, proc)
+    try:
+        problem = _wait_for_node(node, roscore.uri, 60.0)
+        if problem:
+            pytest.fail('The unit\'s command did not bring the node up: %s. Output:\n%s'
+                        % (problem, tail(log_path, 60)), pytrace=False)
+        assert node.name == '/%s/%s' % (ns, PACKAGE)
+        # What systemd does on `systemctl stop`: the kill signal to the main process, then wait.
+        family = descendants(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=float(unit['TimeoutStopSec'][0]))
+        assert proc.returncode == 0, tail(log_path)
+        # roslaunch stopped the node it started (checked by start time: a recycled pid is not ours).
+        assert not any(_still_same(pid, start) for pid, start in family), family
+    finally:
+        stop_process(proc, signal.SIGINT, timeout=25.0)
+
+
+def test_systemd_units_pass_systemd_analyze_verify():
+    analyze = shutil.which('systemd-analyze', path=SYSTEM_PATH)
+    units = [str(REPO_ROOT / 'deploy' / name) for name in ('docker-image-manager.service', 'roscore.service')]
+    if analyze is None:
+        pytest.skip('systemd-analyze is not installed')
+    result = subprocess.run([analyze, 'verify'] + units, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout
