@@ -133,8 +133,17 @@ class ActionRun:
 
     def wait(self, timeout: float = ACTION_TIMEOUT):
         """(GoalStatus state, result) once the goal ended; fails if it did not end within ``timeout``."""
-        if not self.client.wait_for_result(_duration(timeout)):
-            raise AssertionError('goal still running after %.0f s (state %s)' % (timeout, self.client.get_state()))
+        from actionlib_msgs.msg import GoalStatus
+        ended = (GoalStatus.PREEMPTED, GoalStatus.SUCCEEDED, GoalStatus.ABORTED, GoalStatus.REJECTED,
+                 GoalStatus.RECALLED)
+        deadline = time.monotonic() + timeout
+        # SimpleActionClient.wait_for_result can miss the end of a goal rejected at once: poll the state too.
+        while not self.client.wait_for_result(_duration(1.0)):
+            if self.client.get_state() in ended and self.client.get_result() is not None:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError('goal still running after %.0f s (state %s)'
+                                     % (timeout, self.client.get_state()))
         return self.client.get_state(), self.client.get_result()
 
     def job_id(self, timeout: float = 30.0) -> str:
