@@ -729,7 +729,7 @@ def start_node(roscore, tmp_path) -> Iterator[Callable[..., Node]]:
     started: List[Node] = []
 
     def start(ns: str = 't1', params: Optional[Dict] = None, launch_file: Optional[str] = None,
-              timeout: float = 30.0) -> Node:
+              timeout: float = 30.0, env: Optional[Dict[str, str]] = None) -> Node:
         """Launch the node in namespace ``ns`` with ``params`` and wait for its services.
 
         Args:
@@ -739,6 +739,7 @@ def start_node(roscore, tmp_path) -> Iterator[Callable[..., Node]]:
             launch_file: another launch file (a path) taking the same arguments, for tests of
                 this fixture itself.
             timeout: seconds to wait for ``list_images``.
+            env: extra environment variables for roslaunch and the node (e.g. ``ROS_HOME``).
         """
         params = dict(params or {})
         params.setdefault('state_dir', str(tmp_path / ('state-' + ns.strip('/').replace('/', '-'))))
@@ -750,13 +751,13 @@ def start_node(roscore, tmp_path) -> Iterator[Callable[..., Node]]:
         node_python = os.environ.get(NODE_PYTHON_ENV)
         if node_python and not launch_file:
             target.append('launch_prefix:=' + node_python)
-        env = system_env(roscore.env)
-        env.pop('ROS_HOSTNAME', None)
+        process_env = system_env(dict(roscore.env, **(env or {})))
+        process_env.pop('ROS_HOSTNAME', None)
         with open(log_path, 'ab') as log:
             proc = subprocess.Popen(['roslaunch', '--screen'] + target +
                                     ['ns:=' + ns, 'config:=' + str(config_path)],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env=env)
+                                    start_new_session=True, env=process_env)
         node = Node(ns, params, state_dir, config_path, log_path, proc)
         started.append(node)
         problem = _wait_for_node(node, roscore.uri, timeout)
