@@ -40,6 +40,13 @@ def job_ids(roscore, node, kind):
     return ok(run(roscore, 'jobs', '-q', '--kind', kind, node=node)).split()
 
 
+def wait_for_nodes(roscore, count, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while len(ok(run(roscore, 'nodes')).split()) < count:
+        assert time.monotonic() < deadline, 'fewer than %d nodes found' % count
+        time.sleep(0.2)
+
+
 def test_queries_commit_tag_rmi(roscore, start_node, docker_api, base_image, prefix, cleanup):
     node = start_node(ns='ctlq')
     box = prefix + '-diffbox'
@@ -191,10 +198,13 @@ def test_login_reads_the_password_from_stdin(roscore, start_node, auth_registry)
 
 
 def test_finds_the_node_alone_and_refuses_to_guess_among_several(roscore, start_node):
+    # start_node waits for list_images; the node registers its other services a moment later.
     first = start_node(ns='ctln1')
+    wait_for_nodes(roscore, 1)
     assert ok(run(roscore, 'nodes')).split() == [first.name]
     ok(run(roscore, 'jobs'))  # no --node: the only one
     second = start_node(ns='ctln2')
+    wait_for_nodes(roscore, 2)
     assert ok(run(roscore, 'nodes')).split() == sorted([first.name, second.name])
     several = failed(run(roscore, 'jobs'))
     assert first.name in several and second.name in several and '--node' in several

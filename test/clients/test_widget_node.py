@@ -37,9 +37,14 @@ def gui(qapp, rospy_client):
     pool.close()
 
 
-def shown(qapp, widget, node):
-    """Rescan, wait until ``node`` is shown and its lists and subscriptions are in."""
-    widget.rescan()
+def shown(qapp, widget, node, count=1):
+    """Find robots until ``count`` are listed, then wait until ``node`` is shown with its lists and topics."""
+    # start_node waits for list_images; the node registers the rest of its contract a moment later.
+    for _ in range(100):
+        widget.rescan()
+        process_until(qapp, widget.idle, what='the robots to be found')
+        if widget.node_combo.count() >= count and widget.node is not None:
+            break
     process_until(qapp, lambda: widget.node == node.name and widget.idle() and len(widget._subscriptions) == 4
                   and widget.images_table.rowCount() > 0, what='the robot to be shown')
 
@@ -209,7 +214,7 @@ def test_robot_selector_switches_between_nodes(qapp, gui, start_node):
     first = start_node(ns='guir1')
     second = start_node(ns='guir2')
     widget = gui(node=second.name)
-    shown(qapp, widget, second)
+    shown(qapp, widget, second, count=2)
     names = [widget.node_combo.itemText(i) for i in range(widget.node_combo.count())]
     assert names == sorted([first.name, second.name])
     assert widget.node_combo.currentText() == second.name
