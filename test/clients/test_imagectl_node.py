@@ -257,3 +257,31 @@ def test_ctrl_c_cancels_the_push_on_the_robot(roscore, start_node, docker_api, b
         time.sleep(0.5)
     assert table[1].split()[3] == 'cancelled', table
     assert registry.manifest_digest(prefix + '/big', '1') is None
+
+
+def test_logs_follow_prints_until_the_job_ends(roscore, start_node, base_image, prefix, cleanup, tmp_path):
+    context = tmp_path / 'slow'
+    context.mkdir()
+    (context / 'Dockerfile').write_text('FROM %s\nRUN echo follow-start && sleep 4 && echo follow-end\n' % base_image)
+    node = start_node(ns='ctlo', params={'allowed_context_roots': [str(tmp_path)]})
+    cleanup.image(prefix + '-follow:1')
+    env = stack.system_env(roscore.env)
+    build = subprocess.Popen([sys.executable, IMAGECTL, '--node', node.name, 'build', '--no-cache', str(context),
+                              '-t', prefix + '-follow:1'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        jobs = []
+        while not jobs and time.monotonic() < deadline:
+            jobs = job_ids(roscore, node, 'build')
+            time.sleep(0.2)
+        assert jobs, 'the build job never appeared'
+        followed = ok(run(roscore, 'logs', '--follow', jobs[0], node=node)).splitlines()
+        out, err = build.communicate(timeout=120)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    assert build.returncode == 0, err
+    assert 'follow-start' in followed and 'follow-end' in followed
+    assert followed == ok(run(roscore, 'logs', jobs[0], node=node)).splitlines()
