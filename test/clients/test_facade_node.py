@@ -141,3 +141,34 @@ def test_discovery_finds_every_robot(rospy_client, start_node):
     assert pool.get(first.name) is pool.get(first.name + '/')
     assert pool.get(second.name).list_jobs().jobs == []
     pool.close()
+
+
+def test_a_node_that_dies_mid_goal_ends_the_handle_as_lost(rospy_client, start_node, base_image, prefix, cleanup,
+                                                            tmp_path):
+    import os
+    import signal
+
+    import stack
+
+    context = tmp_path / 'slow'
+    context.mkdir()
+    (context / 'Dockerfile').write_text('FROM %s\nRUN sleep 30\n' % base_image)
+    node = start_node(ns='facl', params={'allowed_context_roots': [str(tmp_path)]})
+    client = ImageManagerClient(node.name)
+    cleanup.image(prefix + '-lost:1')
+    ended = []
+    handle = client.build({'context': str(context), 'tags': [prefix + '-lost:1'], 'no_cache': True},
+                          done_cb=ended.append)
+    wait_for(lambda: handle.job_id, what='the build to start')
+    # SIGKILL the node itself (roslaunch's child): no result will ever come, only silence.
+    victims = [pid for pid, _ in stack.descendants(node.proc.pid)
+               if 'image_manager_node' in open('/proc/%d/cmdline' % pid, 'rb').read().decode(errors='replace')]
+    assert victims
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises(ActionFailed) as failure:
+        handle.wait(60)
+    assert handle.state == 'lost'
+    assert 'lost contact with %s' % node.name in str(failure.value)
+    assert ended == [handle]
+    client.close()
