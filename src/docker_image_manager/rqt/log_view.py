@@ -65,6 +65,15 @@ class BuildLogView(QWidget):
     def error_lines(self, job_id: str) -> List[str]:
         return [line for stream, line in self._lines.get(job_id, []) if stream in ERROR_STREAMS]
 
+    def clear(self) -> None:
+        """Forget every job (another robot is shown)."""
+        self._lines.clear()
+        self._steps.clear()
+        self._closed.clear()
+        self.job_combo.clear()
+        self.text.clear()
+        self.step_label.setText('')
+
     def add_job(self, job_id: str, label: str = '') -> None:
         """Make a page for ``job_id`` (no-op when it exists)."""
         if job_id in self._lines:

@@ -33,7 +33,6 @@ class TransferView(QWidget):
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self._progress: Dict[str, object] = OrderedDict()
-        self._failed: Dict[str, str] = {}
         self.job_combo = QComboBox(self)
         self.job_combo.setMinimumContentsLength(24)
         self.layers = QTableWidget(0, len(LAYER_COLUMNS), self)
@@ -80,6 +79,14 @@ class TransferView(QWidget):
             bar = self.layers.cellWidget(r, 2)
             values[self.layers.item(r, 0).text()] = bar.value() if bar is not None else -1
         return values
+
+    def clear(self) -> None:
+        """Forget every transfer (another robot is shown)."""
+        self._progress.clear()
+        self.job_combo.clear()
+        self.layers.setRowCount(0)
+        self.overall_bar.setValue(0)
+        self.overall_label.setText('')
 
     def show_job(self, job_id: str) -> None:
         index = self.job_combo.findData(job_id)

@@ -255,6 +255,8 @@ class ImageManagerWidget(QWidget):
         self.containers_table.setRowCount(0)
         self.layers_table.setRowCount(0)
         self.jobs_table.setRowCount(0)
+        self.log_view.clear()
+        self.transfer_view.clear()
         generation = self._generation
         self.worker.run(lambda: self._subscribe(client, generation), None, self._failed('Subscribing'))
         self.refresh()
@@ -417,7 +419,7 @@ class ImageManagerWidget(QWidget):
         send = client.push if direction == 'push' else client.pull
 
         def on_feedback(feedback) -> None:
-            self.gui.post(self._on_own_progress, feedback.progress)
+            self.gui.post(self._on_own_progress, client.node, feedback.progress)
 
         self.worker.run(lambda: send(image, feedback_cb=on_feedback, done_cb=self._goal_done_cb),
                         self._on_goal_sent, self._failed('Starting the %s of %s' % (direction, image)))
@@ -434,7 +436,8 @@ class ImageManagerWidget(QWidget):
 
         def on_feedback(feedback) -> None:
             if feedback.job_id:
-                self.gui.post_latest(('own-build', feedback.job_id), self._on_own_build_feedback, feedback.job_id)
+                self.gui.post_latest(('own-build', feedback.job_id), self._on_own_build_feedback, client.node,
+                                     feedback.job_id)
 
         self.worker.run(lambda: client.build(fields, feedback_cb=on_feedback, done_cb=self._goal_done_cb),
                         self._on_goal_sent, self._failed('Starting the build of %s' % context))
@@ -456,19 +459,24 @@ class ImageManagerWidget(QWidget):
         self.bottom_tabs.setCurrentWidget(tab)
         return True
 
-    def _on_own_progress(self, progress) -> None:
+    def _on_own_progress(self, node: str, progress) -> None:
+        if node != self.node:
+            return
         self.transfer_view.update_progress(progress)
         if progress.job_id and self._focus(progress.job_id, self.transfer_view):
             self.transfer_view.show_job(progress.job_id)
 
-    def _on_own_build_feedback(self, job_id: str) -> None:
-        if self._focus(job_id, self.log_view):
+    def _on_own_build_feedback(self, node: str, job_id: str) -> None:
+        if node == self.node and self._focus(job_id, self.log_view):
             self.log_view.show_job(job_id)
 
     def _on_goal_done(self, handle) -> None:
         job_id = handle.job_id
         if job_id:
             self._job_goals[job_id] = handle
+        if handle.node != self.node:
+            # Sent to the robot shown before: its pages are gone, only say how it ended.
+            job_id = ''
         if handle.kind in ('push', 'pull') and job_id:
             self.transfer_view.finish(job_id, handle.kind, handle.target,
                                       '' if handle.succeeded else handle.message)
@@ -479,6 +487,8 @@ class ImageManagerWidget(QWidget):
         if handle.kind != 'build' or not job_id:
             self.settled.append(handle)
         summary = '%s of %s' % (handle.kind.capitalize(), handle.target)
+        if handle.node != self.node:
+            summary += ' on %s' % handle.node
         if handle.succeeded:
             result = handle.result
             detail = ''
