@@ -4,8 +4,8 @@
 #                                                          test-py38 and test-sdk-latest (all of them, even
 #                                                          after one fails; fails if any did)
 #   make test-311         the whole suite on Debian's python3 (3.11) and its Docker SDK
-#   make test-py38        test/core, test/ros and the stack's tests on Python 3.8 with the Docker SDK 4.1.0
-#                         (Ubuntu 20.04's); the node runs on that Python 3.8 too
+#   make test-py38        test/core, test/ros, test/clients and the stack's tests on Python 3.8 with the
+#                         Docker SDK 4.1.0 (Ubuntu 20.04's); the node runs on that Python 3.8 too
 #   make test-sdk-latest  test/core with the newest Docker SDK from PyPI
 #   make lint             vermin (Python 3.8) and ruff (ruff.toml) over src, scripts and test/install
 #   make setup | deps | build | venvs                      the set-up steps alone

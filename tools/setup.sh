@@ -11,8 +11,8 @@
 #   registry  make sure a registry listens on 127.0.0.1:5000 (starts docker-registry if nothing does)
 #   run       all + registry, then roslaunch docker_image_manager image_manager.launch [args...]
 #   test      all, then "$PYTHON -m pytest $DIM_TEST_PATHS -v [args...]"; fails if any test fails or none ran
-#   test-py38 as test, for test/core, test/ros and the stack's own tests, on Python 3.8 with the Docker SDK
-#             4.1.0 (Ubuntu 20.04's) from PyPI and ROS from Debian; the node itself runs on that Python too
+#   test-py38 as test, for test/core, test/ros, test/clients and the stack's own tests, on Python 3.8 with the
+#             Docker SDK 4.1.0 (Ubuntu 20.04's) and PyQt5 from PyPI and ROS from Debian; the node runs on it too
 #   test-sdk-latest  as test, for test/core, with the newest Docker SDK from PyPI (on Debian's python3)
 #   lint      vermin (nothing newer than Python 3.8) and ruff (ruff.toml) over src, scripts and test/install
 #   venvs     make or refresh the virtual environments the last three use, in $DIM_STATE/venvs
@@ -31,9 +31,10 @@ VENVS=$STATE/venvs
 # Pinned so that a new release's rules cannot turn main red on their own; raise them on purpose.
 LINT_REQUIREMENTS=(vermin==1.9.2 ruff==0.17.6)
 # Ubuntu 20.04's python3-docker is 4.1.0; its requests must predate urllib3 2 (docker < 6.1 fails with it).
-PY38_REQUIREMENTS=(docker==4.1.0 'requests<2.29' 'urllib3<2' pytest pytest-timeout pyyaml)
+# Debian's PyQt5 is built for its own Python only: the widget's tests on 3.8 take PyQt5 from PyPI.
+PY38_REQUIREMENTS=(docker==4.1.0 'requests<2.29' 'urllib3<2' 'PyQt5==5.15.*' pytest pytest-timeout pyyaml)
 SDK_LATEST_REQUIREMENTS=(docker pytest pytest-timeout pyyaml)
-PY38_TEST_PATHS="test/core test/ros test/install/test_node_interpreter.py test/test_stack.py"
+PY38_TEST_PATHS="test/core test/ros test/clients test/install/test_node_interpreter.py test/test_stack.py"
 DOCKER_SOCK=/var/run/docker.sock
 REGISTRY_ADDR=127.0.0.1:5000
 
