@@ -90,10 +90,14 @@ def list_images(client, cache: LayerCache, name_filter: str = '', all_images: bo
         rows = client.images(all=all_images, filters={'reference': name_filter} if name_filter else None)
     if not name_filter and not all_images:
         cache.retain(row['Id'] for row in rows)
-    result = [ImageSummary(row['Id'], _clean_tags(row.get('RepoTags')), _clean_digests(row.get('RepoDigests')),
-                           int(row.get('Created') or 0), int(row.get('Size') or 0),
-                           len(cache.layers(client, row['Id'])))
-              for row in rows]
+    result = []
+    for row in rows:
+        try:
+            layer_count = len(cache.layers(client, row['Id']))
+        except NotFound:
+            continue  # removed since the daemon listed it (a build's intermediate image, another client's rmi)
+        result.append(ImageSummary(row['Id'], _clean_tags(row.get('RepoTags')), _clean_digests(row.get('RepoDigests')),
+                                   int(row.get('Created') or 0), int(row.get('Size') or 0), layer_count))
     result.sort(key=lambda image: image.created, reverse=True)
     return result
 
@@ -129,7 +133,11 @@ def inspect_image(client, cache: LayerCache, image: str) -> Tuple[ImageSummary, 
         others = [row['Id'] for row in client.images(all=True) if row['Id'] != image_id]
     counts: Dict[str, int] = {}
     for other in others:
-        for diff_id in set(cache.layers(client, other)):
+        try:
+            other_layers = cache.layers(client, other)
+        except NotFound:
+            continue  # removed since the daemon listed it: it shares nothing any more
+        for diff_id in set(other_layers):
             counts[diff_id] = counts.get(diff_id, 0) + 1
     layers = [Layer(diff_id, entry.get('CreatedBy') or '', int(entry.get('Created') or 0),
                     int(entry.get('Size') or 0), entry.get('Comment') or '', counts.get(diff_id, 0))
