@@ -1,4 +1,4 @@
-"""list_images / inspect_image and their layer cache on the real daemon: images that vanish meanwhile."""
+"""list_images / inspect_image and their layer cache on the real daemon: images that vanish, intermediate images."""
 from __future__ import annotations
 
 import pytest
@@ -64,3 +64,20 @@ def test_an_image_removed_between_listing_and_inspecting_is_left_out(client, doc
     summary, layers = images.inspect_image(client, images.LayerCache(), kept)
     assert summary.id == kept
     assert len(layers) == summary.layer_count
+
+
+def test_listing_does_not_make_inspect_look_at_intermediate_images_again(client, docker_api, base_image, prefix,
+                                                                         cleanup):
+    parent = _commit(docker_api, base_image, '%s-cache-parent' % prefix, 'parent', cleanup)
+    child = _commit(docker_api, parent, '%s-cache-child' % prefix, 'child', cleanup)
+    docker_api.remove_image('%s-cache-parent:latest' % prefix)  # now an untagged parent, listed only with all
+    assert parent not in [row['Id'] for row in docker_api.images()]
+    assert parent in [row['Id'] for row in docker_api.images(all=True)]
+    cache = images.LayerCache()
+    images.list_images(client, cache)
+    images.inspect_image(client, cache, child)
+    client.inspected.clear()
+    images.list_images(client, cache)
+    images.inspect_image(client, cache, child)
+    # Only resolving the name: every other image's layers come from the cache.
+    assert client.inspected == [child]

@@ -88,7 +88,9 @@ def list_images(client, cache: LayerCache, name_filter: str = '', all_images: bo
         # As a `reference` filter, not images(name=...): SDKs before 5.0 send that as the `filter` parameter,
         # which Engine API 1.41 (Docker 20.10) ignores, and every image would be listed.
         rows = client.images(all=all_images, filters={'reference': name_filter} if name_filter else None)
-    if not name_filter and not all_images:
+    if not name_filter and all_images:
+        # Only a complete listing may prune: one without intermediate images would drop theirs, and the next
+        # inspect_image would inspect every one of them again.
         cache.retain(row['Id'] for row in rows)
     result = []
     for row in rows:
@@ -131,6 +133,7 @@ def inspect_image(client, cache: LayerCache, image: str) -> Tuple[ImageSummary, 
     with translate_errors('image history'):
         history = list(reversed(client.history(image_id)))
         others = [row['Id'] for row in client.images(all=True) if row['Id'] != image_id]
+    cache.retain(others + [image_id])
     counts: Dict[str, int] = {}
     for other in others:
         try:
