@@ -6,7 +6,7 @@ import time
 import pytest
 
 
-def process_until(app, condition, timeout: float = 30.0, what: str = 'condition') -> None:
+def process_until(app, condition, timeout: float = 120.0, what: str = 'condition') -> None:
     """Run the Qt event loop until ``condition()`` is true; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

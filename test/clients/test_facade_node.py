@@ -10,7 +10,7 @@ from docker_image_manager.client import (ActionFailed, ClientError, ClientPool, 
                                          NodeUnavailable, RequestFailed, Timeout, discover_nodes, resolve_node)
 
 
-def wait_for(condition, timeout=30.0, what='condition'):
+def wait_for(condition, timeout=120.0, what='condition'):
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

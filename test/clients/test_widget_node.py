@@ -42,11 +42,12 @@ def shown(qapp, widget, node, count=1):
     # start_node waits for list_images; the node registers the rest of its contract a moment later.
     for _ in range(100):
         widget.rescan()
-        process_until(qapp, widget.idle, what='the robots to be found')
+        # Generous: on a busy Docker daemon listing images can take long.
+        process_until(qapp, widget.idle, timeout=120, what='the robots to be found')
         if widget.node_combo.count() >= count and widget.node is not None:
             break
     process_until(qapp, lambda: widget.node == node.name and widget.idle() and len(widget._subscriptions) == 4
-                  and widget.images_table.rowCount() > 0, what='the robot to be shown')
+                  and widget.images_table.rowCount() > 0, timeout=120, what='the robot to be shown')
 
 
 def settle(qapp, widget, start, timeout=180.0):
