@@ -217,6 +217,26 @@ def test_final_always_passes_and_restarts_the_period():
     assert limiter.ready()
 
 
+def test_wait_delays_a_must_send_update_to_the_end_of_the_period():
+    clock = FakeClock()
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    limiter = RateLimiter(5.0, clock=clock)
+    limiter.wait(sleep)
+    assert slept == []  # nothing emitted before: no wait
+    clock.advance(0.05)
+    limiter.wait(sleep)
+    assert slept == [pytest.approx(0.15)]
+    assert not limiter.ready()  # the waited-for emission counts as one
+    clock.advance(0.3)
+    limiter.wait(sleep)
+    assert len(slept) == 1  # a period has passed: no wait
+
+
 @pytest.mark.parametrize('hz', [0.0, -1.0])
 def test_no_rate_lets_everything_through(hz):
     clock = FakeClock()

@@ -138,3 +138,15 @@ class RateLimiter:
             self._last = now
             return True
         return False
+
+    def wait(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Block until an update may be emitted without exceeding the rate (at most one period), and record it.
+
+        For an update that must go out, such as a transfer's last one: sent at once, it would be one more than
+        ``hz`` in the second before it.
+        """
+        if self._last is not None:
+            delay = self._period - (self._clock() - self._last)
+            if delay > 0:
+                sleep(delay)
+        self._last = self._clock()

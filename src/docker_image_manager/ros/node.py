@@ -313,9 +313,12 @@ class ImageManagerNode:
                 message, result = run(tracker, on_progress, ctx)
             except ImageManagerError as exc:
                 tracker.finish(self._scrub(str(exc)) or 'failed')
+                limiter.wait()
                 publish(tracker.snapshot())
                 raise
             tracker.finish()
+            # The last message always goes out, but not as one more than progress_rate_hz in its second.
+            limiter.wait()
             publish(tracker.snapshot())
             return message, result
 
