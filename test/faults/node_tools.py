@@ -174,7 +174,12 @@ def make_context(directory: Path, dockerfile: str, files: Optional[Dict[str, str
 
 
 class TopicRecorder:
-    """Subscribes (as raw bytes) to every topic the node publishes, plus /rosout and /diagnostics."""
+    """Subscribes (as raw bytes) to every topic the node publishes, plus /rosout and /diagnostics.
+
+    Action topics are left out: rospy shares one subscription per topic within a process, so a raw
+    subscriber would hand this process's action clients undecoded messages. Record what the action clients
+    receive (``ActionRun.feedback`` and results) instead.
+    """
 
     def __init__(self, node):
         import rospy
@@ -189,7 +194,8 @@ class TopicRecorder:
         import rospy
         master = rosgraph.Master('/dimtest_recorder')
         names = {topic for topic, _ in master.getPublishedTopics('')
-                 if topic.startswith(self.node.name + '/')} | {'/rosout', '/rosout_agg', '/diagnostics'}
+                 if topic.startswith(self.node.name + '/') and not _is_action_topic(topic)}
+        names |= {'/rosout', '/rosout_agg', '/diagnostics'}
         for topic in sorted(names - set(self.raw)):
             self.raw[topic] = []
             self._subs.append(rospy.Subscriber(topic, rospy.AnyMsg, self._store, callback_args=topic,
@@ -210,6 +216,12 @@ class TopicRecorder:
     def close(self) -> None:
         for sub in self._subs:
             sub.unregister()
+
+
+def _is_action_topic(topic: str) -> bool:
+    parent, _, last = topic.rpartition('/')
+    return parent.rpartition('/')[2] in ('build', 'push', 'pull') and last in (
+        'goal', 'cancel', 'status', 'feedback', 'result')
 
 
 def node_pid(node) -> int:
