@@ -88,6 +88,8 @@ class JobStore:
         self.max_jobs = max_jobs
         self.max_log_bytes = max_log_bytes
         self.max_job_log_bytes = max_job_log_bytes
+        # makedirs gives the mode to the leaf only: create the state dir itself private too.
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         os.makedirs(self.log_dir, mode=0o700, exist_ok=True)
         self._appended = 0
 
