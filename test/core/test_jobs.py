@@ -199,3 +199,10 @@ def test_a_half_written_last_line_is_left_for_the_next_read(tmp_path):
     with open(store.log_path('build-x'), 'a') as handle:
         handle.write('ee\n')
     assert store.read_log('build-x', 2, 0) == (['three'], 3)
+
+
+def test_the_state_dir_is_private(tmp_path):
+    store = JobStore(str(tmp_path / 'a' / 'state'))
+    assert (tmp_path / 'a' / 'state').stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / 'a' / 'state' / 'logs').stat().st_mode & 0o777 == 0o700
+    assert store.load() == []
