@@ -17,9 +17,14 @@ def test_registry_killed_mid_push_then_back(ros, start_node, base_image, registr
     assert state == GoalStatus.SUCCEEDED, result.message
 
     run = ActionRun(node, 'push', msg.PushGoal(image=target))
+
+    def base_pushed_big_pushing():
+        layers = run.feedback[-1].progress.layers if run.feedback else []
+        return (any(layer.status == 'Pushed' for layer in layers)
+                and any(layer.status == 'Pushing' and layer.current > 0 for layer in layers))
+
     try:
-        wait_for(lambda: any(layer.status == 'Pushing' and layer.current > 0
-                             for f in run.feedback for layer in f.progress.layers), 60, 'a layer to be pushing')
+        wait_for(base_pushed_big_pushing, 60, 'the base layer pushed and the big one pushing', period=0.05)
         registry.kill()
         # The daemon retries each layer itself (5 s, 10 s, ... apart) before the node's own retry.
         state, result = run.wait(240)
