@@ -59,6 +59,9 @@ def test_cancel_stops_a_sleeping_build_and_leaves_no_container(start_node, topic
     build_log = topics(node.service('build_log'), msg.BuildLog)
     jobs = topics(node.service('jobs'), msg.JobStatus)
     target, waiting_target = cleanup.image(prefix + '-ccancel:1'), cleanup.image(prefix + '-ccancel:2')
+    # Queried once before the build: the first inspect_image of a node inspects every local image for
+    # shared_with, which on a daemon holding many images takes a while, build or not.
+    ok(call(node, 'inspect_image', image=base_image))
     client = action_client(node, 'build')
     client.send_goal(goal('build', context=str(context), tags=[target], no_cache=True))
 

@@ -51,10 +51,11 @@ def test_seed_workflow_container_commit_tag_login_push_inspect_pull(start_node, 
     newest = docker_api.history(commit.image_id)[0]
     assert newest['Comment'] == 'added /hello by hand'
 
-    # Tag by image id under the registry host, as user/name:1.0.
+    # Tag by image id (the short form `docker images` shows) under the registry host, as user/name:1.0.
     repo = prefix + '/wflow'
     remote = cleanup.image(auth_registry.ref(repo, '1.0'))
-    tagged = ok(call(node, 'tag', source=commit.image_id, target=remote))
+    short_id = commit.image_id.split(':', 1)[1][:12]
+    tagged = ok(call(node, 'tag', source=short_id, target=remote))
     assert tagged.image_id == commit.image_id
     assert docker_api.inspect_image(remote)['Id'] == commit.image_id
 
