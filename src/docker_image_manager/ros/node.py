@@ -33,6 +33,7 @@ from docker_image_manager.core.streams import LogLine
 from . import convert, settings as settings_module
 
 _LINE_QUEUE = 50000
+_REJECT_DELAY_S = 0.1
 
 
 class ImageManagerNode:
@@ -99,6 +100,14 @@ class ImageManagerNode:
         ]
         for job in self.jobs.list(limit=20)[::-1]:
             self.jobs_pub.publish(convert.job_status(job))
+        threading.Thread(target=self._warm_layer_cache, name='layer-cache', daemon=True).start()
+
+    def _warm_layer_cache(self) -> None:
+        """Learn every local image's layers once, in the background, so the first inspect_image is fast too."""
+        try:
+            images.list_images(self._query(), self.cache, '', True)
+        except Exception as exc:  # noqa: BLE001 - only a head start; queries fill the cache themselves
+            rospy.logdebug('layer cache not warmed: %s', exc)
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
@@ -239,13 +248,11 @@ class ImageManagerNode:
             self.policy.check_write(kind)
             target, request, work = prepare(gh.get_goal(), job_id, gh)
         except ImageManagerError as exc:
-            text = self._scrub(str(exc))
-            gh.set_rejected(result_class(success=False, message=text), text)
+            self._reject(gh, result_class, self._scrub(str(exc)))
             return
         except Exception as exc:  # noqa: BLE001
             rospy.logerr('%s goal failed: %s', kind, traceback.format_exc())
-            text = 'internal error: %s: %s' % (type(exc).__name__, exc)
-            gh.set_rejected(result_class(success=False, message=text), text)
+            self._reject(gh, result_class, 'internal error: %s: %s' % (type(exc).__name__, exc))
             return
         goal_id = gh.get_goal_id().id
         with self._goals_lock:
@@ -258,6 +265,15 @@ class ImageManagerNode:
             with self._goals_lock:
                 self._goals.pop(job_id, None)
             gh.set_aborted(result_class(success=False, message=str(exc), job_id=job_id), str(exc))
+
+    @staticmethod
+    def _reject(gh, result_class, text: str) -> None:
+        # Rejected a moment later, not from inside the goal callback: actionlib's SimpleActionClient stores its
+        # goal handle only after send_goal returns, and ignores a REJECTED status that arrives before that,
+        # after which its wait_for_result never returns.
+        timer = threading.Timer(_REJECT_DELAY_S, gh.set_rejected, (result_class(success=False, message=text), text))
+        timer.daemon = True
+        timer.start()
 
     def _on_cancel(self, gh) -> None:
         with self._goals_lock:
