@@ -100,10 +100,13 @@ class ImageManagerNode:
         ]
         for job in self.jobs.list(limit=20)[::-1]:
             self.jobs_pub.publish(convert.job_status(job))
-        threading.Thread(target=self._warm_layer_cache, name='layer-cache', daemon=True).start()
+        self._cache_warmed = False
 
     def _warm_layer_cache(self) -> None:
-        """Learn every local image's layers once, in the background, so the first inspect_image is fast too."""
+        """Learn every local image's layers once, in the background, so the first inspect_image is fast too.
+
+        Started by the first diagnostics round that finds the daemon reachable.
+        """
         try:
             images.list_images(self._query(), self.cache, '', True)
         except Exception as exc:  # noqa: BLE001 - only a head start; queries fill the cache themselves
@@ -441,6 +444,9 @@ class ImageManagerNode:
         else:
             root = info.get('DockerRootDir') or '/var/lib/docker'
             free = _free_bytes(root)
+            if not self._cache_warmed:
+                self._cache_warmed = True
+                threading.Thread(target=self._warm_layer_cache, name='layer-cache', daemon=True).start()
             values[:0] = [('daemon', 'reachable'), ('engine_version', version.get('Version', '')),
                           ('api_version', version.get('ApiVersion', '')), ('docker_root_dir', root),
                           ('free_disk_bytes', str(free) if free >= 0 else 'unknown')]
