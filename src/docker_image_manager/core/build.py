@@ -16,7 +16,7 @@ from docker.utils.build import exclude_paths
 
 from . import references
 from .cancellation import Cancellation
-from .docker_client import Connector, stream_chunks, translate_errors
+from .docker_client import Connector, classify, stream_chunks, translate_errors
 from .errors import DaemonUnavailable, InvalidRequest, NotAllowed, OperationFailed
 from .policy import Policy
 from .streams import BuildResult, LogLine, StreamError, build_events
@@ -156,8 +156,15 @@ def build(docker: Connector, request: BuildRequest, on_line: Callable[[LogLine],
     if error is not None:
         last = [line for line in tail if line != error.message and line.strip()
                 and not line.startswith((' ---> ', 'Removing intermediate container'))][-5:]
-        raise OperationFailed('build failed: %s%s' % (error.message, ('; last lines: ' + ' | '.join(last))
-                                                      if last else ''), error.code, list(tail))
+        text = '%s%s' % (error.message, ('; last lines: ' + ' | '.join(last)) if last else '')
+        # A RUN that fills the disk fails with its own exit code; the cause is in its output, not in the error.
+        full = next((line for line in [error.message] + list(tail) if 'no space left on device' in line.lower()),
+                    None)
+        if full is not None:
+            text = '%s. %s' % (classify(full.strip(), 0, 'build failed'), text)
+        else:
+            text = 'build failed: ' + text
+        raise OperationFailed(text, error.code, list(tail))
     if not image_id:
         raise DaemonUnavailable('build ended without an image id: the connection to the Docker daemon was lost')
     if len(tags) > 1:
