@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import unittest
 
-from docker_image_manager.client.discovery import nodes_in_system_state, normalize_node_name
+from docker_image_manager.client.discovery import (nodes_in_system_state, normalize_node_name,
+                                                   providers_in_system_state)
 
 
 class DiscoveryRuleTest(unittest.TestCase):
@@ -31,6 +32,16 @@ class DiscoveryRuleTest(unittest.TestCase):
             ['/get_job_log', ['/root_tool']],
         ]
         self.assertEqual(nodes_in_system_state(services), [])
+
+    def test_the_providing_ros_node_is_kept_for_the_ping(self):
+        services = [
+            ['/r1/docker_image_manager/list_images', ['/r1/docker_image_manager']],
+            ['/r1/docker_image_manager/get_job_log', ['/r1/docker_image_manager']],
+            ['/renamed/list_images', ['/some/other_name', '/x']],
+            ['/renamed/get_job_log', ['/some/other_name']],
+        ]
+        self.assertEqual(providers_in_system_state(services),
+                         {'/r1/docker_image_manager': '/r1/docker_image_manager', '/renamed': '/some/other_name'})
 
     def test_node_names_are_made_global(self):
         self.assertEqual(normalize_node_name('robot1/docker_image_manager/'), '/robot1/docker_image_manager')

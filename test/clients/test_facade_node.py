@@ -172,3 +172,11 @@ def test_a_node_that_dies_mid_goal_ends_the_handle_as_lost(rospy_client, start_n
     assert 'lost contact with %s' % node.name in str(failure.value)
     assert ended == [handle]
     client.close()
+    # The master still lists the dead node's services; discovery pings and leaves it out.
+    import rosgraph
+    import rosnode
+
+    assert node.name in discover_nodes(check_alive=False)
+    assert node.name not in discover_nodes()
+    rosnode.cleanup_master_blacklist(rosgraph.Master('/dimtest_cleanup'), [node.name])
+    assert node.name not in discover_nodes(check_alive=False)

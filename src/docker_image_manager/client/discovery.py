@@ -2,11 +2,15 @@
 
 A node is recognised by its contract, not by its name: every service ``<node>/list_images`` whose provider also
 offers ``<node>/get_job_log`` is one node, so renamed nodes and several robots in several namespaces are all found.
+The master keeps the registrations of a node that died without unregistering (killed, powered off), so each
+candidate is also pinged, as ``rosnode ping`` does, and only the ones that answer are returned.
 """
 from __future__ import annotations
 
 import os
 import socket
+import xmlrpc.client
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Set
 
 import rosgraph
@@ -25,20 +29,51 @@ def normalize_node_name(name: str) -> str:
     return '/' + name.strip('/')
 
 
-def nodes_in_system_state(services) -> List[str]:
-    """The node names found in the master's service list ``[[service, [providers...]], ...]``, sorted."""
+PING_TIMEOUT_S = 2.0
+_CALLER_ID = '/docker_image_manager_client'
+
+
+def providers_in_system_state(services) -> Dict[str, str]:
+    """``{node name: ROS node providing it}`` found in the master's service list ``[[service, [providers]], ...]``."""
     providers: Dict[str, Set[str]] = {name: set(nodes) for name, nodes in services}
-    found = []
+    found = {}
     for name, nodes in providers.items():
         if not name.endswith(_MARKER):
             continue
         prefix = name[:-len(_MARKER)]
-        if prefix and providers.get(prefix + _COMPANION, set()) & nodes:
-            found.append(prefix)
-    return sorted(found)
+        common = providers.get(prefix + _COMPANION, set()) & nodes
+        if prefix and common:
+            found[prefix] = sorted(common)[0]
+    return found
 
 
-def _master(caller_id: str = '/docker_image_manager_client') -> rosgraph.Master:
+def nodes_in_system_state(services) -> List[str]:
+    """The node names found in the master's service list ``[[service, [providers...]], ...]``, sorted."""
+    return sorted(providers_in_system_state(services))
+
+
+class _TimeoutTransport(xmlrpc.client.Transport):
+    def __init__(self, timeout: float):
+        super().__init__()
+        self._timeout = timeout
+
+    def make_connection(self, host):
+        connection = super().make_connection(host)
+        connection.timeout = self._timeout
+        return connection
+
+
+def node_answers(master: rosgraph.Master, ros_node: str, timeout: float = PING_TIMEOUT_S) -> bool:
+    """True when ``ros_node`` answers its XML-RPC ``getPid`` within ``timeout`` seconds (``rosnode ping``)."""
+    try:
+        uri = master.lookupNode(ros_node)
+        code, _, _ = xmlrpc.client.ServerProxy(uri, transport=_TimeoutTransport(timeout)).getPid(_CALLER_ID)
+        return code == 1
+    except (socket.error, OSError, xmlrpc.client.Error, rosgraph.MasterException):
+        return False
+
+
+def _master(caller_id: str = _CALLER_ID) -> rosgraph.Master:
     return rosgraph.Master(caller_id)
 
 
@@ -56,18 +91,29 @@ def check_master() -> None:
                               % (master_uri(), exc)) from exc
 
 
-def discover_nodes() -> List[str]:
+def discover_nodes(check_alive: bool = True) -> List[str]:
     """Every running docker_image_manager node on the master, e.g. ``['/robot1/docker_image_manager']``.
+
+    Args:
+        check_alive: ping each candidate and leave out the ones that do not answer (stale registrations).
 
     Raises:
         NodeUnavailable: the master cannot be reached.
     """
+    master = _master()
     try:
-        _, _, services = _master().getSystemState()
+        _, _, services = master.getSystemState()
     except (socket.error, OSError, rosgraph.MasterException) as exc:
         raise NodeUnavailable('cannot reach the ROS master at %s (%s); start roscore or set ROS_MASTER_URI'
                               % (master_uri(), exc)) from exc
-    return nodes_in_system_state(services)
+    found = providers_in_system_state(services)
+    if not check_alive or not found:
+        return sorted(found)
+    names = sorted(found)
+    # In parallel: a robot that went off the network costs one timeout, not one per robot.
+    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
+        alive = list(pool.map(lambda name: node_answers(_master(), found[name]), names))
+    return [name for name, answers in zip(names, alive) if answers]
 
 
 def resolve_node(name: Optional[str] = None) -> str:
