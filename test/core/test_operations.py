@@ -177,7 +177,7 @@ def test_tag_push_second_tag_remove_and_pull_back(docker, docker_api, client, ba
     outcome, snapshot, statuses = _push(docker, first)
     assert outcome.digest == registry.manifest_digest('%s/user/name' % prefix, '1.0')
     assert snapshot.percent == 100.0 and snapshot.done
-    assert snapshot.bytes_done == snapshot.bytes_total > 300000
+    assert snapshot.bytes_done == snapshot.bytes_total >= 300000  # the blob layer at least (the base may exist)
     assert {layer.status for layer in snapshot.layers} <= {'Pushed', 'Layer already exists'}
 
     second = registry.ref('%s/other/name' % prefix, '2.0')
