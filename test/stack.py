@@ -173,6 +173,18 @@ def stop_process(proc: subprocess.Popen, first_signal: int = signal.SIGTERM, tim
     proc.wait(timeout=10)
 
 
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, period: float = 0.1):
+    """Poll ``predicate`` until it returns something true, and return that; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail('%s did not happen within %.0f s' % (what, timeout))
+        time.sleep(period)
+
+
 def tail(path: Path, lines: int = 40) -> str:
     try:
         return '\n'.join(path.read_text(errors='replace').splitlines()[-lines:])

@@ -10,23 +10,11 @@ import threading
 import time
 import xmlrpc.client
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from stack import DOCKER_SOCKET
+from stack import DOCKER_SOCKET, wait_for  # noqa: F401 (re-exported for the fault tests)
 
 ACTION_TIMEOUT = 300.0
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, period: float = 0.2):
-    """Poll ``predicate`` until it returns something true; fail with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %.0f s waiting for %s' % (timeout, what))
-        time.sleep(period)
 
 
 class DockerProxy:

@@ -164,15 +164,3 @@ class Topics:
     def close(self) -> None:
         for collector in self._collectors:
             collector.close()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``predicate`` every 0.1 s until it returns something true; fails after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail('%s did not happen within %.0f s' % (what, timeout))
-        time.sleep(0.1)

@@ -7,7 +7,8 @@ import time
 from actionlib_msgs.msg import GoalStatus
 
 from docker_image_manager import msg
-from rosnode_helpers import action_client, call, finish, goal, ok, state_name, wait_until
+from rosnode_helpers import action_client, call, finish, goal, ok, state_name
+from stack import wait_for
 
 SLOW_BUILD = '''\
     FROM {base}
@@ -69,7 +70,7 @@ def test_cancel_stops_a_sleeping_build_and_leaves_no_container(start_node, topic
     line = build_log.wait_for(lambda m: m.line.startswith(' ---> Running in '), 60, what='"Running in" line')
     short_id = line.line.split()[-1]
     assert re.match(r'^[0-9a-f]{12}$', short_id), line.line
-    running = wait_until(lambda: docker_api.containers(filters={'id': short_id}), 15, 'the RUN container up')
+    running = wait_for(lambda: docker_api.containers(filters={'id': short_id}), 15, 'the RUN container up')
     assert 'sleep 120' in running[0]['Command']
 
     # Queries never wait behind the build (it would hold them for two minutes).
@@ -101,7 +102,7 @@ def test_cancel_stops_a_sleeping_build_and_leaves_no_container(start_node, topic
     assert 'cancel' in result.message.lower()
 
     # The daemon removes the RUN container once it has stopped it.
-    wait_until(lambda: not docker_api.containers(all=True, filters={'id': short_id}), 20,
+    wait_for(lambda: not docker_api.containers(all=True, filters={'id': short_id}), 20,
                'the RUN container %s removed' % short_id)
     listed = {job.job_id: job.state for job in ok(call(node, 'list_jobs', limit=0, kind='build')).jobs}
     assert listed == {result.job_id: 'cancelled', waited.job_id: 'cancelled'}

@@ -12,7 +12,8 @@ import pytest
 from actionlib_msgs.msg import GoalStatus
 
 from docker_image_manager import msg
-from rosnode_helpers import call, ok, run_goal, state_name, wait_until
+from rosnode_helpers import call, ok, run_goal, state_name
+from stack import wait_for
 
 
 def test_seed_workflow_container_commit_tag_login_push_inspect_pull(start_node, topics, docker_api, base_image,
@@ -24,7 +25,7 @@ def test_seed_workflow_container_commit_tag_login_push_inspect_pull(start_node, 
     container = docker_api.create_container(base_image, ['sh', '-c', 'echo hi > /hello; sleep 300'], name=box)
     cleanup.container(container['Id'])
     docker_api.start(container['Id'])
-    wait_until(lambda: any(change['Path'] == '/hello' for change in docker_api.diff(container['Id']) or []), 30,
+    wait_for(lambda: any(change['Path'] == '/hello' for change in docker_api.diff(container['Id']) or []), 30,
                'the container writing /hello')
 
     listed = ok(call(node, 'list_containers', all=False)).containers
@@ -157,7 +158,7 @@ def test_build_publishes_every_line_on_build_log(start_node, topics, docker_api,
     log = ok(call(node, 'get_job_log', job_id=result.job_id, offset=0, max_lines=0))
     assert log.job.state == 'succeeded'
     assert 'counted-5' in log.lines and 'burst-3000' in log.lines
-    wait_until(lambda: len(build_log.where(lambda m: m.job_id == result.job_id)) >= len(log.lines), 15,
+    wait_for(lambda: len(build_log.where(lambda m: m.job_id == result.job_id)) >= len(log.lines), 15,
                'all %d log lines on ~build_log' % len(log.lines))
     lines = build_log.where(lambda m: m.job_id == result.job_id)
     assert [m.line for m in lines] == log.lines
