@@ -13,7 +13,7 @@ Each button opens a non-modal dialog pre-filled from the selection; accepting it
 from __future__ import annotations
 
 import threading
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 from python_qt_binding.QtCore import Qt, QTimer
 from python_qt_binding.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSplitter,
@@ -67,7 +67,6 @@ class ImageManagerWidget(QWidget):
         self._generation = 0
         self.goals: List = []                 # every goal sent from this widget, oldest first
         self.settled: List = []               # the goals whose end is fully shown (log completed, bars final)
-        self._job_goals: Dict[str, object] = {}
         self._focused_jobs = set()
         self._inspect_token = 0
         self._last_context = ''
@@ -447,8 +446,6 @@ class ImageManagerWidget(QWidget):
 
     def _on_goal_sent(self, handle) -> None:
         self.goals.append(handle)
-        if handle.job_id:
-            self._job_goals[handle.job_id] = handle
         if not handle.done:
             self.show_info('%s of %s started' % (handle.kind.capitalize(), handle.target))
 
@@ -472,8 +469,6 @@ class ImageManagerWidget(QWidget):
 
     def _on_goal_done(self, handle) -> None:
         job_id = handle.job_id
-        if job_id:
-            self._job_goals[job_id] = handle
         if handle.node != self.node:
             # Sent to the robot shown before: its pages are gone, only say how it ended.
             job_id = ''
