@@ -178,7 +178,10 @@ def test_tag_push_second_tag_remove_and_pull_back(docker, docker_api, client, ba
     assert outcome.digest == registry.manifest_digest('%s/user/name' % prefix, '1.0')
     assert snapshot.percent == 100.0 and snapshot.done
     assert snapshot.bytes_done == snapshot.bytes_total >= 300000  # the blob layer at least (the base may exist)
-    assert {layer.status for layer in snapshot.layers} <= {'Pushed', 'Layer already exists'}
+    # The base layer may already be in the shared test registry, under another repository.
+    assert all(layer.status.startswith(('Pushed', 'Layer already exists', 'Mounted from'))
+               for layer in snapshot.layers)
+    assert 'Pushed' in {layer.status for layer in snapshot.layers}  # the new blob layer
 
     second = registry.ref('%s/other/name' % prefix, '2.0')
     images.tag(client, first, second)
