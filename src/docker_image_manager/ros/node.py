@@ -24,7 +24,7 @@ from docker_image_manager.core import build, images, references, transfer
 from docker_image_manager.core.credentials import Credentials, scrub
 from docker_image_manager.core.docker_client import Connector, connect, unreachable_message
 from docker_image_manager.core.errors import DaemonUnavailable, ImageManagerError, InvalidRequest
-from docker_image_manager.core.jobs import (CANCELLED, KINDS, SUCCEEDED, JobContext, JobManager, JobStore,
+from docker_image_manager.core.jobs import (CANCELLED, KINDS, SUCCEEDED, Job, JobContext, JobManager, JobStore,
                                             LogRecord)
 from docker_image_manager.core.policy import Policy
 from docker_image_manager.core.progress import RateLimiter, TransferTracker
@@ -77,8 +77,13 @@ class ImageManagerNode:
         self.jobs.add_listener(self)
         threading.Thread(target=self._publish_lines, name='build-log-publisher', daemon=True).start()
 
+        # Actions first and list_images last: a client that sees list_images finds the whole contract there.
+        self._servers = {
+            'build': self._action('build', msg.BuildAction, self._prepare_build),
+            'push': self._action('push', msg.PushAction, self._prepare_push),
+            'pull': self._action('pull', msg.PullAction, self._prepare_pull),
+        }
         self._services = [
-            self._serve('list_images', srv.ListImages, self._list_images),
             self._serve('inspect_image', srv.InspectImage, self._inspect_image),
             self._serve('list_containers', srv.ListContainers, self._list_containers),
             self._serve('container_diff', srv.ContainerDiff, self._container_diff),
@@ -88,12 +93,8 @@ class ImageManagerNode:
             self._serve('remove_image', srv.RemoveImage, self._remove_image),
             self._serve('list_jobs', srv.ListJobs, self._list_jobs),
             self._serve('get_job_log', srv.GetJobLog, self._get_job_log),
+            self._serve('list_images', srv.ListImages, self._list_images),
         ]
-        self._servers = {
-            'build': self._action('build', msg.BuildAction, self._prepare_build),
-            'push': self._action('push', msg.PushAction, self._prepare_push),
-            'pull': self._action('pull', msg.PullAction, self._prepare_pull),
-        }
         self._timers = [
             rospy.Timer(rospy.Duration(settings.diagnostics_period_s), lambda _: self._publish_diagnostics()),
             rospy.Timer(rospy.Duration(1.0), lambda _: self._publish_marker()),
@@ -370,6 +371,14 @@ class ImageManagerNode:
         self.jobs_pub.publish(convert.job_status(job))
         if job.active:
             return
+        if job.kind == 'build':
+            # Through the line queue, behind the job's last lines: a client sees every line before the result.
+            self._lines.put((job.job_id, job))
+        else:
+            self._end_goal(job)
+
+    def _end_goal(self, job: Job) -> None:
+        """Give the job's goal (if it came from an action) its result and final state."""
         with self._goals_lock:
             entry = self._goals.pop(job.job_id, None)
             if entry is not None:
@@ -398,6 +407,9 @@ class ImageManagerNode:
         """Publishes build lines off the stream-reading thread, so a slow network never slows a build."""
         while True:
             job_id, record = self._lines.get()
+            if isinstance(record, Job):
+                self._end_goal(record)
+                continue
             log = msg.BuildLog(job_id=job_id, step=record.step, total_steps=record.total, stream=record.stream,
                                line=record.text)
             log.header.stamp = rospy.Time.now()
