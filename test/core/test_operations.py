@@ -202,6 +202,10 @@ def test_tag_push_second_tag_remove_and_pull_back(docker, docker_api, client, ba
                            lambda t, s: None, Cancellation())
     assert pulled.image_id == image_id
     assert pulled.digest == outcome.digest
+    assert not pulled.up_to_date
+    again = transfer.pull(docker, transfer.check_pull(Policy([]), first), Credentials(), TransferTracker(),
+                          lambda t, s: None, Cancellation())
+    assert again.up_to_date and again.image_id == image_id
 
 
 def test_login_reauth_and_authenticated_push(docker, docker_api, client, base_image, prefix, auth_registry, cleanup):

@@ -28,6 +28,7 @@ class PushOutcome(NamedTuple):
 class PullOutcome(NamedTuple):
     image_id: str
     digest: str
+    up_to_date: bool  # the local image already was the registry's: nothing was downloaded
 
 
 ProgressCallback = Callable[[TransferTracker, Optional[str]], None]
@@ -128,7 +129,7 @@ def pull(docker: Connector, ref: references.Reference, credentials: Credentials,
             image_id = query.inspect_image(local)['Id']
     finally:
         query.close()
-    return PullOutcome(image_id, end.digest)
+    return PullOutcome(image_id, end.digest, end.up_to_date)
 
 
 def check_login(policy: Policy, registry: str, username: str, password: str) -> None:

@@ -360,7 +360,8 @@ class ImageManagerNode:
 
         def run(tracker, on_progress, ctx):
             outcome = transfer.pull(self.docker, ref, self.credentials, tracker, on_progress, ctx.cancellation)
-            return ('pulled %s (%s)' % (ref, outcome.image_id[:19]),
+            return ('%s %s (%s)' % ('image is up to date:' if outcome.up_to_date else 'pulled', ref,
+                                    outcome.image_id[:19]),
                     {'image_id': outcome.image_id, 'digest': outcome.digest})
 
         return str(ref), {'image': str(ref)}, self._transfer_work('pull', ref, job_id, gh, run)
