@@ -9,14 +9,16 @@
 #   make test-sdk-latest  test/core with the newest Docker SDK from PyPI
 #   make lint             vermin (Python 3.8) and ruff (ruff.toml) over src, scripts and test/install
 #   make setup | deps | build | venvs                      the set-up steps alone
+#   make bench [QUICK=1] [BENCH_ARGS='--cases push,pull']  set up, then the node-vs-CLI benchmarks (bench/README)
 SHELL := /bin/bash
 
 # Interpreter for test-311. Debian's python3 is the one ROS is built for; the Python 3.8 run is test-py38.
 PYTHON ?= /usr/bin/python3
 ARGS ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: run test test-311 test-py38 test-sdk-latest lint setup deps build venvs
+.PHONY: run test test-311 test-py38 test-sdk-latest lint setup deps build venvs bench
 
 run:
 	tools/setup.sh run $(ARGS)
@@ -50,3 +52,8 @@ build:
 
 venvs:
 	tools/setup.sh venvs
+
+# Its own registries, roscore and node; Debian's python3 and docker CLI first, the workspace's environment sourced.
+bench: setup
+	source "$${DIM_WS:-$$HOME/.cache/docker_image_manager/ws}/devel/setup.bash" && \
+	PATH=/usr/bin:/usr/sbin:/bin:/sbin:$$PATH /usr/bin/python3 bench/run.py $(if $(QUICK),--quick) $(BENCH_ARGS)
