@@ -6,6 +6,7 @@ are read by the Docker SDK itself and used whenever this store has nothing for a
 """
 from __future__ import annotations
 
+import base64
 import os
 import stat
 import threading
@@ -26,7 +27,7 @@ class Credentials:
         self._by_registry: Dict[str, Tuple[str, str]] = {}
 
     def __repr__(self) -> str:
-        return '<Credentials for %s>' % ', '.join(sorted(self._by_registry)) or 'none'
+        return '<Credentials for %s>' % (', '.join(sorted(self._by_registry)) or 'no registry')
 
     def set(self, registry: str, username: str, password: str) -> None:
         with self._lock:
@@ -73,12 +74,8 @@ class Credentials:
 
 
 def scrub(text: str, secrets) -> str:
-    """``text`` with every secret (and its base64 forms) replaced by ``***``."""
-    import base64
+    """``text`` with every secret (and its base64 form) replaced by ``***``."""
     for secret in secrets:
-        if not secret:
-            continue
-        text = text.replace(secret, '***')
-        for encoded in (base64.b64encode(secret.encode()).decode(),):
-            text = text.replace(encoded, '***')
+        if secret:
+            text = text.replace(secret, '***').replace(base64.b64encode(secret.encode()).decode(), '***')
     return text

@@ -138,7 +138,7 @@ def check_login(policy: Policy, registry: str, username: str, password: str) -> 
     policy.check_registry(registry, 'login')
     if not username or not password:
         raise InvalidRequest('login needs a username and a password')
-    if registry and not references.looks_like_id(registry):
+    if registry:  # host[:port], optionally with a scheme and path as in Docker's config keys
         references.parse('%s/probe' % registry.split('://')[-1].rstrip('/'))
 
 
