@@ -198,12 +198,8 @@ class ImageManagerNode:
         job = self.jobs.submit('commit', req.target or req.container, request, work, owner=caller)
         job = self.jobs.wait(job.job_id)
         if job.state != SUCCEEDED:
-            return self._failed(job.message, job_id=job.job_id)
+            raise _FailedWithFields(job.message, {'job_id': job.job_id})
         return {'image_id': job.result.get('image_id', ''), 'job_id': job.job_id, 'message': job.message}
-
-    @staticmethod
-    def _failed(message: str, **fields):
-        raise _FailedWithFields(message, fields)
 
     def _tag(self, req) -> Dict[str, Any]:
         self.policy.check_write('tag')
@@ -212,8 +208,7 @@ class ImageManagerNode:
         return {'image_id': image_id, 'message': 'tagged %s as %s' % (req.source, req.target)}
 
     def _login(self, req) -> Dict[str, Any]:
-        # Checked before _query(): a bad request must not wait for, or fail on, the daemon.
-        transfer.check_login(self.policy, req.registry, req.username, req.password)
+        # transfer.login checks the request before its first Docker call, and _queries connects only then.
         status = transfer.login(self._queries, self.policy, self.credentials, req.registry, req.username,
                                 req.password)
         return {'message': '%s (%s as %s)' % (status, req.registry or 'Docker Hub', req.username)}
@@ -492,6 +487,8 @@ class _LazyClient:
 
 
 class _FailedWithFields(ImageManagerError):
+    """A failed service call that still answers some fields (a failed commit names its job)."""
+
     def __init__(self, message: str, fields: Dict[str, Any]):
         super().__init__(message)
         self.fields = fields
