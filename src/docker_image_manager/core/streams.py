@@ -185,9 +185,7 @@ def transfer_events(chunks: Iterable[Dict[str, Any]]) -> Iterator[Event]:
     for chunk in chunks:
         for event in parse_transfer_chunk(chunk):
             if isinstance(event, Status):
-                match = _DIGEST_RE.search(event.text)
-                if match:
-                    digest = match.group(1)
+                digest = digest_of_status(event.text) or digest
             if isinstance(event, PullResult):
                 event = event._replace(digest=digest)
             yield event
