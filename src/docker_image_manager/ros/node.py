@@ -436,7 +436,9 @@ class ImageManagerNode:
         active = self.jobs.active()
         values = [('running_jobs', str(sum(1 for job in active if job.state == 'running'))),
                   ('queued_jobs', str(sum(1 for job in active if job.state == 'queued'))),
-                  ('docker_url', self.settings.docker_url)]
+                  ('docker_url', self.settings.docker_url),
+                  # Lines a slow network made the node drop from ~build_log (the job logs keep every line).
+                  ('build_log_lines_dropped', str(self._dropped_lines))]
         try:
             client = connect(self.settings.docker_url, timeout=5)
             try:
