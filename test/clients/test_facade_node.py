@@ -126,7 +126,7 @@ def test_wait_timeout_leaves_the_goal_running_and_cancel_ends_it(rospy_client, s
 
 
 def test_discovery_finds_every_robot(rospy_client, start_node):
-    # start_node waits for list_images; the node registers its other services a moment later.
+    # Discovery also pings each node, so wait for it rather than assume it is instant.
     first = start_node(ns='facd1')
     wait_for(lambda: discover_nodes() == [first.name], what='the first node to be discovered')
     assert resolve_node() == first.name

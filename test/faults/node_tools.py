@@ -170,7 +170,6 @@ class TopicRecorder:
     """
 
     def __init__(self, node):
-        import rospy
         self.node = node
         self.raw: Dict[str, List[bytes]] = {}
         self._subs = []

@@ -42,21 +42,25 @@ def test_daemon_down_at_start_then_up(ros, start_node, proxy, base_image, tmp_pa
     assert state == GoalStatus.SUCCEEDED, result.message
 
 
+def cut_and_expect_lost(node, run, proxy, what: str) -> None:
+    """Cut the daemon connection under a running goal: it must fail clearly and soon, and the node serve on."""
+    began = time.monotonic()
+    proxy.cut()
+    state, result = run.wait(60)
+    assert time.monotonic() - began < 30, '%s hung after the connection was cut' % what
+    assert state == GoalStatus.ABORTED
+    assert 'connection to the Docker daemon' in result.message and 'lost' in result.message, result.message
+    assert call(node, 'get_job_log', srv.GetJobLog, job_id=result.job_id).job.state == 'failed'
+    assert call(node, 'list_images', srv.ListImages).success  # the node serves on
+
+
 def test_connection_lost_mid_build(ros, start_node, proxy, base_image, cleanup, prefix, tmp_path):
     proxy.start()
     node = start_node('fault_build', params={'docker_url': proxy.url, 'allowed_context_roots': [str(tmp_path)]})
     context = make_context(tmp_path / 'ctx', 'FROM %s\nRUN echo started; sleep 20; echo never\n' % base_image)
     run = ActionRun(node, 'build', build_goal(context, [cleanup.image(prefix + '-cut:v1')], no_cache=True))
     wait_for(lambda: any('started' in f.line for f in run.feedback), 60, 'the RUN to start')
-    began = time.monotonic()
-    proxy.cut()
-    state, result = run.wait(60)
-    assert time.monotonic() - began < 30, 'the job hung after the connection was cut'
-    assert state == GoalStatus.ABORTED
-    assert 'connection to the Docker daemon' in result.message and 'lost' in result.message, result.message
-    job = call(node, 'get_job_log', srv.GetJobLog, job_id=result.job_id).job
-    assert job.state == 'failed'
-    assert call(node, 'list_images', srv.ListImages).success  # the node serves on
+    cut_and_expect_lost(node, run, proxy, 'the job')
 
 
 def test_connection_lost_mid_push(ros, start_node, proxy, base_image, registry, docker_api, cleanup, prefix,
@@ -71,11 +75,5 @@ def test_connection_lost_mid_push(ros, start_node, proxy, base_image, registry, 
     run = ActionRun(node, 'push', msg.PushGoal(image=target))
     wait_for(lambda: any(layer.status == 'Pushing' and layer.current > 0
                          for f in run.feedback for layer in f.progress.layers), 60, 'a layer to be pushing')
-    began = time.monotonic()
-    proxy.cut()
-    state, result = run.wait(60)
-    assert time.monotonic() - began < 30, 'the push hung after the connection was cut'
-    assert state == GoalStatus.ABORTED
-    assert 'connection to the Docker daemon' in result.message and 'lost' in result.message, result.message
+    cut_and_expect_lost(node, run, proxy, 'the push')
     assert registry.manifest_digest(prefix + '/cutpush', 'v1') is None
-    assert call(node, 'list_images', srv.ListImages).success
