@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import time
+from types import SimpleNamespace
 from typing import Callable, Dict, List, Optional, Sequence
 
 from docker_image_manager.client.errors import ActionFailed, ClientError
@@ -118,8 +119,6 @@ class TransferPrinter:
 
 def finished_progress(progress, image: str, direction: str):
     """The last progress shown after a success: every layer done, 100 %, no rate or ETA."""
-    from types import SimpleNamespace
-
     if progress is None:
         return SimpleNamespace(layers=[], bytes_done=0, bytes_total=0, percent=100.0, rate_bps=0.0, eta_s=0.0,
                                done=True, error='', direction=direction, image=image)
@@ -410,6 +409,11 @@ def _transfer(ctx: Context, direction: str) -> int:
             printer.update(feedback.progress)
 
     result = _run_goal(ctx, handle, events, show, direction)
+    final = getattr(result, 'progress', None)
+    seen = last['progress']
+    if final is not None and final.done and (seen is None or not seen.done):
+        # The result carries the last progress: actionlib drops the last feedback when it arrives after it.
+        show(SimpleNamespace(progress=final))
     if not ctx.args.quiet:
         printer.finish(finished_progress(last['progress'], image, direction))
     if direction == 'push':

@@ -5,6 +5,7 @@ import io
 import os
 import socket
 import unittest
+from types import SimpleNamespace
 from unittest import mock
 
 from docker_image_manager import imagectl
@@ -93,6 +94,52 @@ class TransferPrinterTest(unittest.TestCase):
         self.assertTrue(second.startswith('\x1b[3A'), repr(second[:10]))
         self.assertIn('aaa: Pushed', second)
         self.assertIn('bbb: Pushing  [', second)
+
+
+class LateFeedbackTest(unittest.TestCase):
+    """actionlib drops feedback that reaches the client after the result: the push result's progress fills in."""
+
+    class Handle:
+        def __init__(self, result, feedback_cb, feedbacks):
+            self.result = result
+            for feedback in feedbacks:
+                feedback_cb(SimpleNamespace(progress=feedback))
+            self.done = True  # the result came; any feedback after it is lost
+
+        def wait(self, timeout=None):
+            return self.result
+
+    class Client:
+        def __init__(self, result, feedbacks):
+            self.result, self.feedbacks = result, feedbacks
+
+        def push(self, image, feedback_cb=None):
+            return LateFeedbackTest.Handle(self.result, feedback_cb, self.feedbacks)
+
+    FINAL = progress('j', [layer_progress('aaa', 'Pushed', 100, 100),
+                           layer_progress('bbb', 'Layer already exists', 0, 0)], 100.0, done=True, rate=0.0)
+
+    def push(self, feedbacks):
+        result = SimpleNamespace(digest='sha256:' + 'c' * 64, size=735, progress=self.FINAL)
+        out = io.StringIO()
+        ctx = imagectl.Context(self.Client(result, feedbacks),
+                               SimpleNamespace(image='localhost:5000/app:1', quiet=False),
+                               io.StringIO(), out, io.StringIO())
+        self.assertEqual(imagectl._transfer(ctx, 'push'), imagectl.EXIT_OK)
+        return out.getvalue().splitlines()
+
+    def test_the_results_progress_shows_what_the_lost_feedback_had(self):
+        lines = self.push([progress('j', [layer_progress('aaa', 'Pushing', 10, 100)], 10.0)])
+        self.assertEqual([line for line in lines if line.startswith(('aaa', 'bbb'))],
+                         ['aaa: Pushing', 'aaa: Pushed', 'bbb: Layer already exists'])
+        totals = [line for line in lines if line.startswith('Pushed [')]
+        self.assertEqual(len(totals), 1, lines)
+        self.assertIn('100B/100B', totals[0])
+
+    def test_a_last_feedback_that_came_is_not_shown_twice(self):
+        lines = self.push([self.FINAL])
+        self.assertEqual(sum(line.startswith('Pushed [') for line in lines), 1, lines)
+        self.assertEqual(sum(line == 'aaa: Pushed' for line in lines), 1, lines)
 
 
 class NoMasterTest(unittest.TestCase):

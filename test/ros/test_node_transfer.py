@@ -44,6 +44,11 @@ def test_push_progress_is_rate_limited_and_mirrored_in_feedback(start_node, topi
     fed = [(f.progress.job_id, f.progress.percent, f.progress.bytes_done, f.progress.done) for f in feedback]
     published = [(m.job_id, m.percent, m.bytes_done, m.done) for m in mine]
     assert fed in (published, published[:-1])
+    # So the result carries that last message too.
+    assert (pushed.progress.job_id, pushed.progress.percent, pushed.progress.bytes_done, pushed.progress.done) \
+        == published[-1]
+    assert [(layer.id, layer.status) for layer in pushed.progress.layers] \
+        == [(layer.id, layer.status) for layer in final.layers]
 
     log = ok(call(node, 'get_job_log', job_id=pushed.job_id, offset=0, max_lines=0))
     assert any(line.endswith(': Pushed') for line in log.lines), log.lines
@@ -61,6 +66,7 @@ def test_failed_transfers_end_with_done_and_the_error(start_node, topics, regist
     final = pull_progress.wait_for(lambda m: m.job_id == pulled.job_id and m.done, what='final pull progress')
     assert final.error
     assert final.percent < 100.0
+    assert pulled.progress.done and pulled.progress.error == final.error
 
     missing = registry.ref(prefix + '/not-here', '1')
     state, pushed = run_goal(node, 'push', image=missing)

@@ -63,6 +63,9 @@ class ImageManagerNode:
         self._queries = _LazyClient(self._query)
         self._goals: Dict[str, Any] = {}        # job_id -> goal handle
         self._goal_jobs: Dict[str, str] = {}    # goal id -> job_id
+        # A transfer's last progress (done: true), kept for its action result: actionlib drops feedback that
+        # reaches a client after the result, and the two travel on separate topics.
+        self._final_progress: Dict[str, Any] = {}
         self._goals_lock = threading.Lock()
         self._lines: queue.Queue = queue.Queue(maxsize=_LINE_QUEUE)
         self._dropped_lines = 0
@@ -306,6 +309,9 @@ class ImageManagerNode:
 
         def publish(snapshot) -> None:
             progress = convert.transfer_progress(job_id, image, direction, snapshot)
+            if progress.done:
+                with self._goals_lock:
+                    self._final_progress[job_id] = progress
             publisher.publish(progress)
             gh.publish_feedback(feedback_class(progress=progress))
 
@@ -377,12 +383,15 @@ class ImageManagerNode:
         """Give the job's goal (if it came from an action) its result and final state."""
         with self._goals_lock:
             entry = self._goals.pop(job.job_id, None)
+            final_progress = self._final_progress.pop(job.job_id, None)
             if entry is not None:
                 self._goal_jobs.pop(entry[0].get_goal_id().id, None)
         if entry is None:
             return
         gh, result_class = entry
         fields = {k: v for k, v in job.result.items() if k in result_class.__slots__}
+        if final_progress is not None and 'progress' in result_class.__slots__:
+            fields['progress'] = final_progress
         result = result_class(success=job.state == SUCCEEDED, message=job.message, job_id=job.job_id, **fields)
         if job.state == SUCCEEDED:
             gh.set_succeeded(result, job.message)

@@ -473,6 +473,9 @@ class ImageManagerWidget(QWidget):
             # Sent to the robot shown before: its pages are gone, only say how it ended.
             job_id = ''
         if handle.kind in ('push', 'pull') and job_id:
+            final = getattr(handle.result, 'progress', None)
+            if final is not None and final.done:
+                self.transfer_view.update_progress(final)  # in case its last message on the topic is late
             self.transfer_view.finish(job_id, handle.kind, handle.target,
                                       '' if handle.succeeded else handle.message)
             if self._focus(job_id, self.transfer_view):
