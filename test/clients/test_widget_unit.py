@@ -149,6 +149,23 @@ def test_failed_transfer_shows_its_error(widget, qapp):
     assert widget.transfer_view.overall_label.text() == 'Failed: manifest unknown'
 
 
+def test_a_push_result_shows_the_last_progress_the_topic_has_not_brought_yet(widget, qapp):
+    from types import SimpleNamespace as NS
+
+    widget.client.callbacks['push_progress'](progress('job-3', [layer_progress('aaa', 'Pushing', 10, 100)], 10.0))
+    process_until(qapp, lambda: widget.transfer_view.current_job == 'job-3', what='the transfer page')
+    final = progress('job-3', [layer_progress('aaa', 'Pushed', 100, 100), layer_progress('bbb', 'Pushed', 50, 50)],
+                     100.0, done=True)
+    handle = NS(kind='push', node=NODE, job_id='job-3', target='localhost:5000/app:1', succeeded=True,
+                message='pushed', state='succeeded', done=True,
+                result=NS(progress=final, digest='sha256:' + 'd' * 64, size=150))
+    widget._on_goal_done(handle)
+    qapp.processEvents()
+    view = widget.transfer_view
+    assert view.layer_percents() == {'aaa': 100, 'bbb': 100}
+    assert view.progress('job-3').bytes_total == 150
+
+
 def test_build_log_is_per_job_and_highlights_errors(widget, qapp):
     from types import SimpleNamespace as NS
 
