@@ -164,14 +164,19 @@ class ImageManagerClient:
 
     def push(self, image: str, feedback_cb: Optional[Callable] = None,
              done_cb: Optional[Callable] = None) -> GoalHandle:
-        """Send a ``~push`` goal for ``image`` (repo:tag); feedback is a PushFeedback with ``progress``."""
+        """Send a ``~push`` goal for ``image`` (repo:tag); feedback is a PushFeedback with ``progress``.
+
+        actionlib drops a feedback that reaches this client after the result, so the last one may never come:
+        the result's ``progress`` is that last message (``done: true``).
+        """
         if not image.strip():
             raise ValueError('push needs an image reference such as registry:5000/repo:tag')
         return self._send('push', dim_msg.PushGoal(image=image.strip()), feedback_cb, done_cb, image.strip())
 
     def pull(self, image: str, feedback_cb: Optional[Callable] = None,
              done_cb: Optional[Callable] = None) -> GoalHandle:
-        """Send a ``~pull`` goal for ``image``; feedback is a PullFeedback with ``progress``."""
+        """Send a ``~pull`` goal for ``image``; feedback is a PullFeedback with ``progress`` (the last one is
+        also the result's ``progress``, as for :meth:`push`)."""
         if not image.strip():
             raise ValueError('pull needs an image reference such as registry:5000/repo:tag')
         return self._send('pull', dim_msg.PullGoal(image=image.strip()), feedback_cb, done_cb, image.strip())
