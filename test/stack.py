@@ -185,6 +185,15 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, period:
         time.sleep(period)
 
 
+def make_context(directory: Path, dockerfile: str, files: Optional[Dict[str, str]] = None) -> Path:
+    """A build context: ``directory`` (made if missing) with ``dockerfile`` as its Dockerfile, plus ``files``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / 'Dockerfile').write_text(dockerfile)
+    for name, text in (files or {}).items():
+        (directory / name).write_text(text)
+    return directory
+
+
 def tail(path: Path, lines: int = 40) -> str:
     try:
         return '\n'.join(path.read_text(errors='replace').splitlines()[-lines:])

@@ -2,20 +2,15 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from docker_image_manager.client import (ActionFailed, ClientError, ClientPool, ImageManagerClient, NodeNotFound,
                                          NodeUnavailable, RequestFailed, Timeout, discover_nodes, resolve_node)
+from stack import make_context, wait_for
 
 
-def wait_for(condition, timeout=120.0, what='condition'):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail('timed out waiting for %s' % what)
-        time.sleep(0.05)
+WAIT_S = 120.0
 
 
 def test_services_answer_and_failures_raise_the_nodes_message(rospy_client, start_node, docker_api, base_image,
@@ -64,7 +59,7 @@ def test_push_handle_feedback_result_and_progress_topic(rospy_client, start_node
     subscription = client.subscribe_push_progress(on_topic)
     jobs = []
     client.subscribe_jobs(jobs.append)
-    wait_for(lambda: subscription._subscriber.get_num_connections() > 0, what='the progress topic')
+    wait_for(lambda: subscription._subscriber.get_num_connections() > 0, WAIT_S, what='the progress topic')
     feedback, ended = [], []
     handle = client.push(ref, feedback_cb=feedback.append, done_cb=ended.append)
     result = handle.wait(120)
@@ -76,7 +71,8 @@ def test_push_handle_feedback_result_and_progress_topic(rospy_client, start_node
     assert topic_done.wait(30)
     last = [p for p in seen if p.job_id == handle.job_id][-1]
     assert last.done and last.percent == 100.0 and not last.error
-    wait_for(lambda: any(j.job_id == handle.job_id and j.state == 'succeeded' for j in jobs), what='the job state')
+    wait_for(lambda: any(j.job_id == handle.job_id and j.state == 'succeeded' for j in jobs), WAIT_S,
+             what='the job state')
     client.close()
     assert subscription._subscriber is None
     with pytest.raises(ClientError):
@@ -106,9 +102,7 @@ def test_goal_failures_raise_action_failed(rospy_client, start_node, registry, p
 
 def test_wait_timeout_leaves_the_goal_running_and_cancel_ends_it(rospy_client, start_node, base_image, registry,
                                                                  prefix, cleanup, tmp_path):
-    context = tmp_path / 'slow'
-    context.mkdir()
-    (context / 'Dockerfile').write_text('FROM %s\nRUN sleep 60\n' % base_image)
+    context = make_context(tmp_path / 'slow', 'FROM %s\nRUN sleep 60\n' % base_image)
     node = start_node(ns='fact', params={'allowed_context_roots': [str(tmp_path)]})
     client = ImageManagerClient(node.name)
     cleanup.image(prefix + '-slow:1')
@@ -116,7 +110,7 @@ def test_wait_timeout_leaves_the_goal_running_and_cancel_ends_it(rospy_client, s
     with pytest.raises(Timeout):
         handle.wait(1.0)
     assert not handle.done
-    wait_for(lambda: handle.job_id, what='the job id from feedback')
+    wait_for(lambda: handle.job_id, WAIT_S, what='the job id from feedback')
     handle.cancel()
     with pytest.raises(ActionFailed) as failure:
         handle.wait(60)
@@ -128,10 +122,10 @@ def test_wait_timeout_leaves_the_goal_running_and_cancel_ends_it(rospy_client, s
 def test_discovery_finds_every_robot(rospy_client, start_node):
     # Discovery also pings each node, so wait for it rather than assume it is instant.
     first = start_node(ns='facd1')
-    wait_for(lambda: discover_nodes() == [first.name], what='the first node to be discovered')
+    wait_for(lambda: discover_nodes() == [first.name], WAIT_S, what='the first node to be discovered')
     assert resolve_node() == first.name
     second = start_node(ns='facd2/inner')
-    wait_for(lambda: len(discover_nodes()) == 2, what='the second node to be discovered')
+    wait_for(lambda: len(discover_nodes()) == 2, WAIT_S, what='the second node to be discovered')
     assert discover_nodes() == sorted([first.name, second.name])
     with pytest.raises(NodeNotFound) as failure:
         resolve_node()
@@ -150,16 +144,14 @@ def test_a_node_that_dies_mid_goal_ends_the_handle_as_lost(rospy_client, start_n
 
     import stack
 
-    context = tmp_path / 'slow'
-    context.mkdir()
-    (context / 'Dockerfile').write_text('FROM %s\nRUN sleep 30\n' % base_image)
+    context = make_context(tmp_path / 'slow', 'FROM %s\nRUN sleep 30\n' % base_image)
     node = start_node(ns='facl', params={'allowed_context_roots': [str(tmp_path)]})
     client = ImageManagerClient(node.name)
     cleanup.image(prefix + '-lost:1')
     ended = []
     handle = client.build({'context': str(context), 'tags': [prefix + '-lost:1'], 'no_cache': True},
                           done_cb=ended.append)
-    wait_for(lambda: handle.job_id, what='the build to start')
+    wait_for(lambda: handle.job_id, WAIT_S, what='the build to start')
     # SIGKILL the node itself (roslaunch's child): no result will ever come, only silence.
     victims = [pid for pid, _ in stack.descendants(node.proc.pid)
                if 'image_manager_node' in open('/proc/%d/cmdline' % pid, 'rb').read().decode(errors='replace')]

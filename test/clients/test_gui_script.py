@@ -40,9 +40,7 @@ def test_window_subscribes_to_the_chosen_node_and_quits_on_sigint(roscore, start
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stack.stop_process(proc, signal.SIGKILL, group=False)
     assert proc.returncode == 0, err
     assert 'Traceback' not in err, err
 

@@ -111,9 +111,7 @@ def test_queries_commit_tag_rmi(roscore, start_node, docker_api, base_image, pre
 
 def test_build_push_pull_and_logs(roscore, start_node, docker_api, base_image, registry, prefix, cleanup,
                                   tmp_path):
-    context = tmp_path / 'context'
-    context.mkdir()
-    (context / 'Dockerfile').write_text(textwrap.dedent('''\
+    context = stack.make_context(tmp_path / 'context', textwrap.dedent('''\
         FROM {base}
         ARG GREETING=none
         RUN echo "marker-$GREETING" > /greeting && cat /greeting
@@ -158,9 +156,7 @@ def test_build_push_pull_and_logs(roscore, start_node, docker_api, base_image, r
 
 def test_failures_exit_non_zero_with_the_nodes_message(roscore, start_node, base_image, registry, prefix,
                                                        tmp_path):
-    context = tmp_path / 'bad'
-    context.mkdir()
-    (context / 'Dockerfile').write_text('FROM %s\nRUN echo about-to-fail && exit 3\n' % base_image)
+    context = stack.make_context(tmp_path / 'bad', 'FROM %s\nRUN echo about-to-fail && exit 3\n' % base_image)
     node = start_node(ns='ctlf', params={'allowed_context_roots': [str(tmp_path)]})
 
     result = run(roscore, 'build', str(context), '-t', prefix + '-bad:1', node=node)
@@ -225,9 +221,8 @@ def test_rosrun_finds_imagectl(roscore, start_node):
 def test_ctrl_c_cancels_the_push_on_the_robot(roscore, start_node, docker_api, base_image, registry, prefix,
                                               cleanup, tmp_path):
     # Random data does not compress: pushing it takes long enough to interrupt.
-    context = tmp_path / 'big'
-    context.mkdir()
-    (context / 'Dockerfile').write_text('FROM %s\nRUN dd if=/dev/urandom of=/blob bs=1M count=300\n' % base_image)
+    context = stack.make_context(tmp_path / 'big',
+                                 'FROM %s\nRUN dd if=/dev/urandom of=/blob bs=1M count=300\n' % base_image)
     node = start_node(ns='ctlc', params={'allowed_context_roots': [str(tmp_path)]})
     ref = cleanup.image(registry.ref(prefix + '/big', '1'))
     ok(run(roscore, 'build', '-q', str(context), '-t', ref, node=node))
@@ -243,9 +238,7 @@ def test_ctrl_c_cancels_the_push_on_the_robot(roscore, start_node, docker_api, b
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stack.stop_process(proc, signal.SIGKILL, group=False)
     assert proc.returncode == 130, err
     assert 'cancelling the push on the robot' in err
     assert 'ended as cancelled' in err
@@ -260,9 +253,8 @@ def test_ctrl_c_cancels_the_push_on_the_robot(roscore, start_node, docker_api, b
 
 
 def test_logs_follow_prints_until_the_job_ends(roscore, start_node, base_image, prefix, cleanup, tmp_path):
-    context = tmp_path / 'slow'
-    context.mkdir()
-    (context / 'Dockerfile').write_text('FROM %s\nRUN echo follow-start && sleep 4 && echo follow-end\n' % base_image)
+    context = stack.make_context(tmp_path / 'slow',
+                                 'FROM %s\nRUN echo follow-start && sleep 4 && echo follow-end\n' % base_image)
     node = start_node(ns='ctlo', params={'allowed_context_roots': [str(tmp_path)]})
     cleanup.image(prefix + '-follow:1')
     env = stack.system_env(roscore.env)
@@ -279,9 +271,7 @@ def test_logs_follow_prints_until_the_job_ends(roscore, start_node, base_image, 
         followed = ok(run(roscore, 'logs', '--follow', jobs[0], node=node)).splitlines()
         out, err = build.communicate(timeout=120)
     finally:
-        if build.poll() is None:
-            build.kill()
-            build.wait()
+        stack.stop_process(build, signal.SIGKILL, group=False)
     assert build.returncode == 0, err
     assert 'follow-start' in followed and 'follow-end' in followed
     assert followed == ok(run(roscore, 'logs', jobs[0], node=node)).splitlines()

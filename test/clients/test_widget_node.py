@@ -10,6 +10,7 @@ import os
 import pytest
 
 from qt_helpers import process_until
+from stack import make_context
 
 SCREENSHOT = os.environ.get('DIM_SCREENSHOT', '')
 
@@ -90,9 +91,7 @@ def test_push_from_the_dialog_fills_the_bars_to_100(qapp, gui, start_node, docke
 
 def test_big_push_shows_rate_and_can_be_cancelled(qapp, gui, start_node, base_image, registry, prefix, cleanup,
                                                   tmp_path):
-    context = tmp_path / 'big'
-    context.mkdir()
-    (context / 'Dockerfile').write_text('FROM %s\nRUN dd if=/dev/urandom of=/blob bs=1M count=300\n' % base_image)
+    context = make_context(tmp_path / 'big', 'FROM %s\nRUN dd if=/dev/urandom of=/blob bs=1M count=300\n' % base_image)
     node = start_node(ns='guic', params={'allowed_context_roots': [str(tmp_path)]})
     ref = cleanup.image(registry.ref(prefix + '/wbig', '1'))
     widget = gui()

@@ -12,7 +12,7 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from stack import DOCKER_SOCKET, wait_for  # noqa: F401 (re-exported for the fault tests)
+from stack import DOCKER_SOCKET, make_context, wait_for  # noqa: F401 (re-exported for the fault tests)
 
 ACTION_TIMEOUT = 300.0
 
@@ -151,14 +151,6 @@ def _duration(seconds: float):
 def build_goal(context, tags=(), **fields):
     from docker_image_manager import msg
     return msg.BuildGoal(context=str(context), tags=list(tags), **fields)
-
-
-def make_context(directory: Path, dockerfile: str, files: Optional[Dict[str, str]] = None) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / 'Dockerfile').write_text(dockerfile)
-    for name, text in (files or {}).items():
-        (directory / name).write_text(text)
-    return directory
 
 
 class TopicRecorder:

@@ -18,7 +18,7 @@ import pytest
 import rosgraph
 import yaml
 
-from stack import PACKAGE, REPO_ROOT, SYSTEM_PATH, Node, _still_same, _wait_for_node, descendants, stop_process, tail
+from stack import PACKAGE, REPO_ROOT, SYSTEM_PATH, Node, _still_same, _wait_for_node, descendants, tail
 
 NOETIC_SETUP = '/opt/ros/noetic/setup.bash'
 SCRIPTS = ('image_manager_node', 'imagectl', 'image_manager_gui')
@@ -60,6 +60,22 @@ def install_space(tmp_path_factory) -> Path:
     return prefix
 
 
+def launch_node(argv: List[str], ns: str, config: Path, roscore, env: Dict[str, str], log_path: Path,
+                what: str) -> Node:
+    """Run ``argv``, which brings the node up in ``ns``, logging to ``log_path``; fail with that output if the
+    node never answers. The caller stops it (``node.stop()``)."""
+    with open(log_path, 'ab') as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
+    node = Node(ns, {}, config.parent / 'state', config, log_path, proc)
+    problem = _wait_for_node(node, roscore.uri, 60.0)
+    if problem:
+        node.stop()
+        pytest.fail('%s did not bring the node up: %s. Output:\n%s' % (what, problem, tail(log_path, 60)),
+                    pytrace=False)
+    return node
+
+
 def test_install_space_holds_scripts_launch_config_plugin_and_messages(install_space):
     share = install_space / 'share' / PACKAGE
     python = install_space / 'lib' / 'python3' / 'dist-packages' / PACKAGE
@@ -88,18 +104,10 @@ def test_node_launched_from_install_space_serves_and_imagectl_talks_to_it(instal
     config.write_text(yaml.safe_dump({'state_dir': str(tmp_path / 'state')}))
     env = clean_env(roscore.env)
     setup = str(install_space / 'setup.bash')
-    log_path = tmp_path / 'roslaunch.log'
-    with open(log_path, 'ab') as log:
-        proc = subprocess.Popen(bash_in(setup, 'exec roslaunch --screen %s image_manager.launch ns:=%s config:=%s'
-                                        % (PACKAGE, ns, config)),
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)
-    node = Node(ns, {}, tmp_path / 'state', config, log_path, proc)
+    node = launch_node(bash_in(setup, 'exec roslaunch --screen %s image_manager.launch ns:=%s config:=%s'
+                               % (PACKAGE, ns, config)), ns, config, roscore, env, tmp_path / 'roslaunch.log',
+                       'roslaunch from the install space')
     try:
-        problem = _wait_for_node(node, roscore.uri, 60.0)
-        if problem:
-            pytest.fail('The installed node did not come up: %s. roslaunch output:\n%s'
-                        % (problem, tail(log_path, 60)), pytrace=False)
         node_uri = rosgraph.Master('/dimtest_install', master_uri=roscore.uri).lookupNode(node.name)
         _, _, pid = xmlrpc.client.ServerProxy(node_uri).getPid('/dimtest_install')
         with open('/proc/%d/cmdline' % pid, 'rb') as f:
@@ -116,8 +124,8 @@ def test_node_launched_from_install_space_serves_and_imagectl_talks_to_it(instal
                                 universal_newlines=True, env=env, timeout=60)
         assert result.returncode == 0, result.stdout
     finally:
-        stop_process(proc, signal.SIGINT, timeout=25.0)
-    assert proc.returncode is not None
+        node.stop()
+    assert node.proc.returncode is not None
 
 
 def unit_settings(path: Path) -> Dict[str, List[str]]:
@@ -149,15 +157,10 @@ def test_systemd_unit_starts_the_installed_node_in_its_namespace_and_stops_on_it
                          DIM_WS_SETUP=str(install_space / 'setup.bash'), DIM_NS=ns,
                          DIM_LAUNCH_ARGS='config:=%s' % config))
     log_path = tmp_path / 'unit.log'
-    with open(log_path, 'ab') as log:
-        proc = subprocess.Popen(['/bin/bash', '-c', argv[2][1:-1]], stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, env=env)
-    node = Node(ns, {}, tmp_path / 'state', config, log_path, proc)
+    node = launch_node(['/bin/bash', '-c', argv[2][1:-1]], ns, config, roscore, env, log_path,
+                       "The unit's command")
+    proc = node.proc
     try:
-        problem = _wait_for_node(node, roscore.uri, 60.0)
-        if problem:
-            pytest.fail('The unit\'s command did not bring the node up: %s. Output:\n%s'
-                        % (problem, tail(log_path, 60)), pytrace=False)
         assert node.name == '/%s/%s' % (ns, PACKAGE)
         # What systemd does on `systemctl stop`: the kill signal to the main process, then wait.
         family = descendants(proc.pid)
@@ -167,7 +170,7 @@ def test_systemd_unit_starts_the_installed_node_in_its_namespace_and_stops_on_it
         # roslaunch stopped the node it started (checked by start time: a recycled pid is not ours).
         assert not any(_still_same(pid, start) for pid, start in family), family
     finally:
-        stop_process(proc, signal.SIGINT, timeout=25.0)
+        node.stop()
 
 
 def test_systemd_units_pass_systemd_analyze_verify():

@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 import pytest
 
 from rosnode_helpers import Topics
+from stack import make_context
 
 
 @pytest.fixture
@@ -25,10 +26,7 @@ def contexts(tmp_path) -> Callable[[str, str], Path]:
     root.mkdir()
 
     def make(name: str, dockerfile: str) -> Path:
-        directory = root / name
-        directory.mkdir()
-        (directory / 'Dockerfile').write_text(textwrap.dedent(dockerfile))
-        return directory
+        return make_context(root / name, textwrap.dedent(dockerfile))
 
     make.root = root
     return make
